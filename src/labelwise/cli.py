@@ -16,9 +16,12 @@
     labelwise analyze angles --checkpoint RUN --output DIR               (label-feature angles, DLFL Fig. 8)
     labelwise analyze groups ...                                          (co-occurrence label groups, ML-VPT)
 
-Errors a user can fix (a missing file, an invalid configuration key or value, an unknown name) are printed
-as one line ``labelwise: error: ...`` with exit status 2, without a traceback (set ``LABELWISE_DEBUG=1`` to
-see the traceback). A failed export check exits with status 1.
+Errors a user can fix (a missing file, an invalid configuration key or value, an unknown name, a refused
+pickle, a full disk, no internet for ``pretrained: true``) are printed as one line ``labelwise: error: ...``
+with exit status 2, without a traceback (pass ``--debug`` anywhere on the command line, or set
+``LABELWISE_DEBUG=1``, to see it). A failed export check exits with status 1. Any other exception is a bug:
+its traceback is printed, then ``labelwise: internal error: ...``, exit status 1. :mod:`labelwise.errors`
+lists which exception types are which.
 
 Examples
 --------
@@ -43,14 +46,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import UserError
 
 __all__ = ["main", "build_parser"]
 
-EXIT_USAGE = 2
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
+class CLIError(UserError):
+    """A user-facing error of the command line itself: printed as one line, exit status 2."""
 
 
 def _print(*args: Any) -> None:
@@ -227,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'labelwise <command> --help' for the options of a command.",
     )
     p.add_argument("--version", action="version", version=f"labelwise {__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="print the traceback of every error (also accepted after the command; or LABELWISE_DEBUG=1)")
     sub = p.add_subparsers(dest="command", metavar="command", required=True)
 
     t = sub.add_parser("train", help="train a model from a YAML config",
@@ -333,13 +336,61 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return int(module.main(list(args.tool_args)) or 0)
 
 
-def _one_line(exc: BaseException) -> str:
-    msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    return " ".join(msg.split()) or type(exc).__name__
+def _split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """Remove ``--debug`` (accepted anywhere before a ``--``) from ``argv``; return the rest and the flag."""
+    out, debug, passthrough = [], False, False
+    for item in argv:
+        if item == "--":
+            passthrough = True
+        if item == "--debug" and not passthrough:
+            debug = True
+            continue
+        out.append(item)
+    return out, debug
+
+
+def report_error(exc: BaseException, *, debug: bool = False) -> int:
+    """Print ``exc`` the way the command line reports it and return the exit status.
+
+    A user or environment error (see :mod:`labelwise.errors`) is one line ``labelwise: error: ...`` (status
+    2), a failed export check one line ``labelwise: export check failed: ...`` (status 1), and anything else
+    an internal error: the traceback, then ``labelwise: internal error: ...`` (status 1). ``debug`` prints
+    the traceback for every kind.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     status = report_error(FileNotFoundError("config file not found: c.yaml"))
+    >>> status, err.getvalue()
+    (2, 'labelwise: error: config file not found: c.yaml\\n')
+    """
+    import traceback
+
+    from .errors import EXIT_INTERNAL, EXIT_USER, classify, one_line
+
+    kind = classify(exc)
+    if debug or kind == "internal":
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        sys.stderr.flush()
+    if kind == "user":
+        _err(f"labelwise: error: {one_line(exc)}")
+        return EXIT_USER
+    if kind == "check":
+        _err(f"labelwise: export check failed: {one_line(exc)}")
+        return EXIT_INTERNAL
+    _err(f"labelwise: internal error: {type(exc).__name__}: {one_line(exc)} (this is a bug; please report it "
+         "with the traceback above)")
+    return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``labelwise`` command; returns the exit status (0 on success, 2 on a user error).
+
+    Every error that reaches this function is reported by :func:`report_error`: one line for a user or
+    environment error (the traceback too with ``--debug`` or ``LABELWISE_DEBUG=1``), the traceback and a
+    last line for an internal error (a bug).
 
     Parameters
     ----------
@@ -351,30 +402,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["train", "--config", "/nonexistent.yaml"])
     2
     """
-    from .config import ConfigError
-    from .data import ImageLoadError
-    from .engine.checkpoint import CheckpointError
-    from .export import ExportCheckError
-
+    argv, debug = _split_debug(sys.argv[1:] if argv is None else list(argv))
+    debug = debug or os.environ.get("LABELWISE_DEBUG", "") not in ("", "0")
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = os.environ.get("LABELWISE_DEBUG", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
-    except ExportCheckError as exc:
-        if debug:
-            raise
-        _err(f"labelwise: export check failed: {_one_line(exc)}")
-        return 1
-    except (CLIError, ConfigError, CheckpointError, FileNotFoundError, FileExistsError, ImageLoadError,
-            ValueError, KeyError) as exc:
-        if debug:
-            raise
-        _err(f"labelwise: error: {_one_line(exc)}")
-        return EXIT_USAGE
     except KeyboardInterrupt:
         _err("labelwise: interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place where errors become messages (labelwise.errors)
+        return report_error(exc, debug=debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

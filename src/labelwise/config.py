@@ -47,6 +47,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import inspect
+import math
 import os
 import re
 import time
@@ -61,6 +62,7 @@ from .engine.config import TrainerConfig
 
 __all__ = [
     "ConfigError",
+    "DuplicateKeyError",
     "DataConfig",
     "ModelConfig",
     "LossConfig",
@@ -215,15 +217,71 @@ _Loader.add_implicit_resolver(
 )
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping sets the same key twice (YAML itself would silently keep the last value).
+
+    Attributes
+    ----------
+    key : str
+        The dotted key (``trainer.lr``).
+    lines : tuple of int
+        The 1-based lines of the first and the second occurrence.
+    """
+
+    def __init__(self, key: str, lines: tuple[int, int]) -> None:
+        self.key = key
+        self.lines = lines
+        super().__init__(f"{key}: duplicate key on lines {lines[0]} and {lines[1]} (keep one)")
+
+
+def _check_duplicate_keys(node: yaml.Node, path: str = "") -> None:
+    """Raise :class:`DuplicateKeyError` for the first key set twice in any mapping below ``node``."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = key_node.value
+                dotted = f"{path}.{key}" if path else str(key)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKeyError(dotted, (seen[key], line))
+                seen[key] = line
+                _check_duplicate_keys(value_node, dotted)
+            else:
+                _check_duplicate_keys(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, f"{path}.{i}" if path else str(i))
+
+
 def yaml_load(text: str) -> Any:
-    """Parse YAML safely (no arbitrary objects), reading ``1e-4`` as a float.
+    """Parse YAML safely (no arbitrary objects), reading ``1e-4`` as a float; a duplicate key is an error.
+
+    Raises
+    ------
+    DuplicateKeyError
+        A mapping sets a key twice (the message names the dotted key and both lines).
+    yaml.YAMLError
+        Invalid YAML.
 
     Examples
     --------
     >>> yaml_load("lr: 3e-4\\nbetas: [0.9, 0.99]\\nname: ofml")
     {'lr': 0.0003, 'betas': [0.9, 0.99], 'name': 'ofml'}
+    >>> yaml_load("trainer:\\n  lr: 0.1\\n  epochs: 2\\n  lr: 0.2\\n")
+    Traceback (most recent call last):
+    ...
+    labelwise.config.DuplicateKeyError: trainer.lr: duplicate key on lines 2 and 4 (keep one)
     """
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_duplicate_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 # -- schema walking (for overrides and readable errors) ------------------------------------------------
@@ -504,12 +562,46 @@ def _check_registered(cfg: RunConfig) -> None:
         raise ConfigError(errors)
 
 
+def _non_finite(value: Any, path: str) -> Iterable[tuple[str, Any]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, f"{path}.{i}" if path else str(i))
+
+
+def _check_finite(cfg: RunConfig) -> None:
+    """No number of the configuration is infinite or NaN (``trainer.lr: .inf`` would only fail mid-training)."""
+    bad = list(_non_finite(cfg.model_dump(), ""))
+    if bad:
+        raise ConfigError([(key, f"must be a finite number, got {value}") for key, value in bad])
+
+
+def _check_monitor(cfg: RunConfig) -> None:
+    """``trainer.monitor`` names a metric of ``trainer.evaluator`` (else the run would fail after its first epoch)."""
+    from .metrics.evaluator import metric_names
+
+    t = cfg.trainer
+    names = metric_names(t.evaluator, t.top_k)
+    if t.monitor not in names and t.monitor != "skipped":
+        close = difflib.get_close_matches(t.monitor, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError([("trainer.monitor", f"{t.monitor!r} is not a metric of trainer.evaluator {t.evaluator!r}"
+                            f"{hint}; choose one of {', '.join(names)}")])
+
+
 # -- loading / saving -----------------------------------------------------------------------------------
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     try:
         raw = yaml_load(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError([(exc.key, f"duplicate key on lines {exc.lines[0]} and {exc.lines[1]} (keep one)")],
+                          source=str(path)) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -576,6 +668,8 @@ def load_config(
             cfg = RunConfig.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(_format_validation_error(exc)) from None
+        _check_finite(cfg)
+        _check_monitor(cfg)
         if check:
             _check_registered(cfg)
     except ConfigError as exc:

@@ -73,7 +73,11 @@ def _prepare(model: torch.nn.Module, input_shape: Sequence[int]) -> tuple[torch.
         raise ValueError(f"input_shape must be positive sizes without the batch axis, e.g. (3, 224, 224); got {input_shape}")
     module = model.to("cpu").eval()
     with torch.no_grad():
-        out = module(torch.zeros((2, *shape)))
+        try:
+            out = module(torch.zeros((2, *shape)))
+        except RuntimeError as exc:  # e.g. 1 input channel for a 3-channel model
+            reason = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise ValueError(f"input_shape {','.join(map(str, shape))} does not fit the model: {reason}") from exc
     if isinstance(out, dict):
         if "logits" not in out:
             raise TypeError(f"{type(model).__name__} returns a dict without 'logits' (keys: {sorted(out)})")

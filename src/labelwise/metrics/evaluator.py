@@ -13,13 +13,39 @@ from .mulan import mulan_report
 from .pedestrian import pedestrian_report
 from .thresholded import multilabel_report
 
-__all__ = ["Evaluator", "REPORTS"]
+__all__ = ["Evaluator", "REPORTS", "metric_names"]
 
 REPORTS: dict[str, Callable[..., dict]] = {
     "multilabel": multilabel_report,
     "mulan": mulan_report,
     "pedestrian": pedestrian_report,
 }
+
+
+def metric_names(kind: str = "multilabel", top_k: int | None = None) -> list[str]:
+    """The scalar metrics an :class:`Evaluator` of ``kind`` reports (what ``trainer.monitor`` may name).
+
+    Found by running the report on a tiny example, so it always matches what the report returns.
+
+    Examples
+    --------
+    >>> "mAP" in metric_names("multilabel"), "mAP" in metric_names("mulan"), "mA" in metric_names("pedestrian")
+    (True, False, True)
+    >>> [k for k in metric_names("multilabel", top_k=3) if k.startswith("CF1")]
+    ['CF1', 'CF1_top3']
+    """
+    if kind not in REPORTS:
+        raise KeyError(f"unknown evaluator kind {kind!r}; choose one of {sorted(REPORTS)}")
+    scores = np.array([[0.9, 0.2, 0.6], [0.3, 0.8, 0.4], [0.7, 0.1, 0.2], [0.2, 0.6, 0.9]], dtype=np.float32)
+    targets = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 1]], dtype=np.float32)
+    kwargs: dict[str, Any] = {"threshold": 0.5}
+    if kind == "multilabel" and top_k is not None:
+        kwargs["top_k"] = min(int(top_k), scores.shape[1])
+    report = REPORTS[kind](scores, targets, **kwargs)
+    names = sorted(k for k, v in report.items() if isinstance(v, int | float | np.floating) and not isinstance(v, bool))
+    if kind == "multilabel" and top_k is not None and int(top_k) != kwargs["top_k"]:
+        names = sorted(n.replace(f"_top{kwargs['top_k']}", f"_top{int(top_k)}") for n in names)
+    return names
 
 
 def _dist_ready() -> bool:
