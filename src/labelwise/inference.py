@@ -35,30 +35,22 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["IMAGE_EXTENSIONS", "Predictor", "PredictionResult", "collect_inputs", "write_predictions"]
+__all__ = ["IMAGE_EXTENSIONS", "Predictor", "PredictionResult", "collect_inputs", "label_separator",
+           "write_predictions"]
 
 #: File extensions treated as images when a folder is searched (case-insensitive).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-_PATH_COLUMNS = ("path", "image", "filename", "file", "filepath", "image_path")
 
 
 def _read_csv_paths(path: Path, column: str | None) -> list[str]:
+    from .data.formats.image_list import find_path_column
+
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         fields = [f for f in (reader.fieldnames or []) if f is not None]
         if not fields:
             raise ValueError(f"{path}: empty CSV (expected a header with a path column)")
-        if column is not None:
-            if column not in fields:
-                raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(fields)})")
-            col = column
-        else:
-            lowered = {f.strip().lower(): f for f in fields}
-            col = next((lowered[c] for c in _PATH_COLUMNS if c in lowered), None)
-            if col is None:
-                raise ValueError(
-                    f"{path}: no path column; name one of {', '.join(_PATH_COLUMNS)} (columns: {', '.join(fields)})"
-                )
+        col = find_path_column(fields, column, source=str(path), option="--path-column")
         out = []
         for line, row in enumerate(reader, start=2):
             value = (row.get(col) or "").strip()
@@ -140,6 +132,9 @@ class PredictionResult:
         The decision threshold of each class.
     skipped : list of str
         Inputs that could not be read (with ``on_error="skip"``).
+    separator : str
+        Joins the label names of one input in a CSV (the training data's label separator, see
+        :func:`label_separator`).
     """
 
     paths: list[str]
@@ -147,6 +142,7 @@ class PredictionResult:
     class_names: list[str]
     thresholds: np.ndarray
     skipped: list[str] = field(default_factory=list)
+    separator: str = "|"
 
     @property
     def predicted(self) -> np.ndarray:
@@ -240,6 +236,7 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.source: str | None = None
+        self.label_separator = "|"
 
     @classmethod
     def from_checkpoint(
@@ -278,6 +275,7 @@ class Predictor:
             num_workers=num_workers,
         )
         self.source = str(ckpt.path)
+        self.label_separator = label_separator(cfg.data.name, cfg.data.options, self.class_names)
         return self
 
     # -- scoring ------------------------------------------------------------------------------------
@@ -397,14 +395,40 @@ class Predictor:
         skipped = [p for i, p in enumerate(paths) if i not in kept_set]
         if skipped:
             warnings.warn(f"skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}", RuntimeWarning, stacklevel=2)
-        return PredictionResult([paths[i] for i in kept], scores, list(self.class_names), th, skipped)
+        return PredictionResult([paths[i] for i in kept], scores, list(self.class_names), th, skipped,
+                                separator=self.label_separator)
+
+
+def label_separator(data_name: str, options: dict[str, Any], class_names: Sequence[str] = ()) -> str:
+    """The separator that joins predicted label names: the one the run's CSV labels were read with.
+
+    A ``csv`` run uses its ``data.options.separator`` (default a space, as :func:`load_image_csv
+    <labelwise.data.formats.image_list.load_image_csv>`); other datasets, or class names that contain that
+    separator, use ``|``.
+
+    Examples
+    --------
+    >>> label_separator("csv", {"separator": ";"}), label_separator("csv", {}), label_separator("voc2007", {})
+    (';', ' ', '|')
+    """
+    if data_name != "csv":
+        return "|"
+    import inspect
+
+    from .data.formats.image_list import load_image_csv
+
+    sep = options.get("separator", inspect.signature(load_image_csv).parameters["separator"].default)
+    if not isinstance(sep, str) or not sep or any(sep in c for c in class_names):
+        return "|"
+    return sep
 
 
 def write_predictions(path: str | os.PathLike, result: PredictionResult, *, fmt: str | None = None) -> Path:
     """Write predictions as CSV (``path,labels,<one score column per class>``) or JSON.
 
     The format follows the suffix (``.csv`` / ``.json``) unless ``fmt`` is given. In the CSV, ``labels``
-    holds the predicted names joined by ``|`` (class names may contain spaces); score columns are named after
+    holds the predicted names joined by ``result.separator`` (the training data's label separator, so the file
+    reads back as a CSV image list with the same options; ``|`` by default); score columns are named after
     the classes (prefixed ``score_`` if a class is called ``path`` or ``labels``). The JSON is an object
     ``{"class_names", "thresholds", "predictions": [{"path", "labels": [...], "scores": {class: score}}],
     "skipped": [...]}``.
@@ -431,7 +455,7 @@ def write_predictions(path: str | os.PathLike, result: PredictionResult, *, fmt:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(["path", "labels", *[prefix + c for c in result.class_names]])
             for p, lab, row in zip(result.paths, labels, result.scores):
-                w.writerow([p, "|".join(lab), *[f"{v:.6f}" for v in row]])
+                w.writerow([p, result.separator.join(lab), *[f"{v:.6f}" for v in row]])
     else:
         items = [
             {"path": p, "labels": lab, "scores": {c: round(float(v), 6) for c, v in zip(result.class_names, row)}}

@@ -67,7 +67,7 @@ def test_csv_unknown_label_names_file_and_line(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ("path,sky,tree\na.png,1,0\nb.png,2,0\n", r"line 3: column 'sky' is '2'; class columns must hold 0 or 1"),
     ("path,labels\na.png,cat,extra\n", r"line 2: 3 fields but the header has 2"),
-    ("file,labels\na.png,cat\n", r"line 1: no 'path' column"),
+    ("name,labels\na.png,cat\n", r"line 1: no image path column; name it one of path, image"),
 ])
 def test_csv_bad_input(tmp_path, text, match):
     f = tmp_path / "bad.csv"

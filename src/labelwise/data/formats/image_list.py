@@ -31,7 +31,102 @@ import numpy as np
 from ..base import ImageListDataset, check_class_names
 from ..registry import register_dataset
 
-__all__ = ["load_image_csv", "load_image_json", "csv_dataset", "json_dataset"]
+__all__ = ["PATH_COLUMNS", "find_path_column", "check_label_separator", "load_image_csv", "load_image_json",
+           "csv_dataset", "json_dataset"]
+
+#: Header names recognised (case-insensitively, in this order) as the image path column of a CSV list.
+PATH_COLUMNS = ("path", "image", "filename", "file", "filepath", "image_path")
+
+#: Characters that separate label names in the wild; a label holding one of them (other than the configured
+#: separator) is most likely several labels read as one.
+LIKELY_SEPARATORS = (";", "|", ",", " ", "\t")
+
+
+def find_path_column(header: Sequence[str], path_column: str | None = None, *, source: str = "CSV",
+                     option: str = "data.options.path_column") -> str:
+    """The image path column of a CSV header: ``path_column`` if given, else the first of :data:`PATH_COLUMNS`.
+
+    Shared by the CSV dataset loader and ``labelwise predict``, so both accept the same files.
+
+    Parameters
+    ----------
+    header : sequence of str
+        The column names.
+    path_column : str, optional
+        The column to use (must be in ``header``).
+    source : str
+        The file, named in the error.
+    option : str
+        The setting named in the error (the dataset option, or ``--path-column`` of ``labelwise predict``).
+
+    Raises
+    ------
+    ValueError
+        No such column; the message names the file, line 1 and the columns.
+
+    Examples
+    --------
+    >>> find_path_column(["Image", "labels"]), find_path_column(["id", "file"], "file")
+    ('Image', 'file')
+    >>> find_path_column(["id", "labels"], source="tags.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: tags.csv, line 1: no image path column; name it one of path, image, filename, file, filepath, image_path or set data.options.path_column (columns: id, labels)
+    """
+    if path_column is not None:
+        if path_column not in header:
+            raise ValueError(f"{source}, line 1: no {path_column!r} column (columns: {', '.join(header)})")
+        return path_column
+    lowered = {h.strip().lower(): h for h in header}
+    col = next((lowered[c] for c in PATH_COLUMNS if c in lowered), None)
+    if col is None:
+        raise ValueError(f"{source}, line 1: no image path column; name it one of {', '.join(PATH_COLUMNS)} or set "
+                         f"{option} (columns: {', '.join(header)})")
+    return col
+
+
+def _shown(ch: str) -> str:
+    return {" ": "a space", "\t": "a tab"}.get(ch, repr(ch))
+
+
+def check_label_separator(label_lists: Sequence[Sequence[str]], where: Sequence[str], separator: str, *,
+                          source: str, class_names: Sequence[str] | None = None) -> None:
+    """Refuse labels that look like several labels joined by a separator other than the configured one.
+
+    A label (not in a given class list) containing ``;``, ``|`` or ``,`` is refused. A label containing
+    whitespace is refused when whitespace is not the separator and every part of it is also a label of its
+    own somewhere in the file (class names with spaces, such as ``traffic light``, stay allowed).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and line, the label, the likely separator and ``data.options.separator``.
+
+    Examples
+    --------
+    >>> check_label_separator([["cat"], ["cat;dog"]], ["line 2", "line 3"], " ", source="t.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: t.csv, line 3: label 'cat;dog' contains ';', a likely label separator, but data.options.separator is a space; set data.options.separator: ';' (or list the class in data.options.class_names)
+    >>> check_label_separator([["traffic light"], ["car"]], ["line 2", "line 3"], "|", source="t.csv")
+    """
+    sep = separator.strip() or " "
+    known = set(class_names or ())
+    singles = {lb for labels in label_lists for lb in labels}
+    for labels, loc in zip(label_lists, where):
+        for lb in labels:
+            if lb in known:
+                continue
+            for ch in LIKELY_SEPARATORS:
+                if ch == sep or (ch.isspace() and sep.isspace()) or ch not in lb:
+                    continue
+                if ch.isspace() and not all(part in singles for part in lb.split()):
+                    continue
+                raise ValueError(
+                    f"{source}, {loc}: label {lb!r} contains {_shown(ch)}, a likely label separator, but "
+                    f"data.options.separator is {_shown(sep)}; set data.options.separator: {ch!r} "
+                    "(or list the class in data.options.class_names)"
+                )
 
 
 def _resolve(root: str | os.PathLike | None, split: str | None, ext: str) -> Path:
@@ -82,7 +177,7 @@ def _encode(label_lists: list[list[str]], where: list[str], classes: list[str] |
     return targets, classes
 
 
-def load_image_csv(root: str | os.PathLike, split: str | None = "train", *, path_column: str = "path",
+def load_image_csv(root: str | os.PathLike, split: str | None = "train", *, path_column: str | None = None,
                    labels_column: str | None = "labels", separator: str = " ",
                    class_names: Sequence[str] | str | None = None, split_column: str | None = None,
                    image_root: str | os.PathLike | None = None, delimiter: str = ",",
@@ -95,14 +190,16 @@ def load_image_csv(root: str | os.PathLike, split: str | None = "train", *, path
         The CSV file (read whole; ``split`` then only selects rows when ``split_column`` is given), or a
         directory holding ``<split>.csv``.
     split : str
-    path_column : str
-        Header of the image path column.
+    path_column : str, optional
+        Header of the image path column; default the first of ``path``, ``image``, ``filename``, ``file``,
+        ``filepath``, ``image_path`` (any case) in the header (:func:`find_path_column`).
     labels_column : str or None
         Header of the label-names column. When the header has no such column, every column other than the
         path (and split) column is a 0/1 class column named by its header.
     separator : str
         Separator between label names inside the labels column (default a space; ``"|"`` or ``";"`` also
-        common). Surrounding whitespace is stripped.
+        common). Surrounding whitespace is stripped. A label that holds another likely separator is an error
+        naming ``data.options.separator`` and the line (:func:`check_label_separator`).
     class_names : list of str or path to a text file, optional
         The class list; default the sorted set of names found (or the 0/1 column headers).
     split_column : str, optional
@@ -133,8 +230,7 @@ def load_image_csv(root: str | os.PathLike, split: str | None = "train", *, path
         except StopIteration:
             raise ValueError(f"{source}: empty file") from None
         body = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-    if path_column not in header:
-        raise ValueError(f"{source}, line 1: no {path_column!r} column in header {header}")
+    path_column = find_path_column(header, path_column, source=source)
     if split_column is not None and split_column not in header:
         raise ValueError(f"{source}, line 1: no split column {split_column!r} in header {header}")
     for line, row in body:
@@ -153,6 +249,7 @@ def load_image_csv(root: str | os.PathLike, split: str | None = "train", *, path
         lc = header.index(labels_column)
         sep = separator.strip() or None
         label_lists = [[t.strip() for t in row[lc].split(sep) if t.strip()] for _, row in body]
+        check_label_separator(label_lists, where, separator, source=source, class_names=classes)
         targets, classes = _encode(label_lists, where, classes, source)
     else:
         skip = {pc} | ({header.index(split_column)} if split_column is not None else set())
