@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .engine.config import TrainerConfig
 
@@ -150,11 +150,27 @@ class _Named(BaseModel):
 class ModelConfig(_Named):
     """The model section: ``name`` (see ``labelwise models list``) and options for ``create_model``.
 
+    ``reinit_head`` is the run's own option (not passed to the factory): with ``weights`` naming a whole
+    labelwise model whose head has other shapes (another class count), train a freshly initialised head
+    instead of failing (see :mod:`labelwise.models.initial_weights`).
+
     Examples
     --------
     >>> ModelConfig(name="ofml", backbone="resnet18", pooling="avg").kwargs
     {'backbone': 'resnet18', 'pooling': 'avg'}
+    >>> ModelConfig(name="ofml", weights="runs/a/checkpoints/best.safetensors", reinit_head=True).kwargs
+    {'weights': 'runs/a/checkpoints/best.safetensors'}
     """
+
+    reinit_head: bool = Field(
+        False, description="With weights = a whole model: train a new head when its shapes differ (class count)."
+    )
+
+    @model_validator(mode="after")
+    def _reinit_needs_weights(self) -> ModelConfig:
+        if self.reinit_head and not (self.model_extra or {}).get("weights"):
+            raise ValueError("reinit_head applies to the model loaded from model.weights; set model.weights too")
+        return self
 
 
 class LossConfig(_Named):

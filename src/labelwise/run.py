@@ -270,6 +270,16 @@ def build_model(cfg: RunConfig, num_classes: int, *, kwargs: dict[str, Any] | No
         raise ConfigError([("model", str(exc))]) from exc
 
 
+def _load_initial_weights(model: torch.nn.Module, cfg: RunConfig, weights: str) -> Any:
+    """Load the head of a whole-model ``model.weights`` file too; errors name ``model.weights``."""
+    from .models.initial_weights import load_initial_weights
+
+    try:
+        return load_initial_weights(model, weights, reinit_head=cfg.model.reinit_head)
+    except ValueError as exc:
+        raise ConfigError([("model.weights", str(exc))]) from exc
+
+
 def data_loss_options(cfg: RunConfig, train: Any | None) -> dict[str, Any]:
     """Loss options computed from the training split when the config leaves them out.
 
@@ -408,6 +418,8 @@ def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, e
     data = build_datasets(cfg)
     kwargs = _model_kwargs_for(cfg, data.train)
     model = build_model(cfg, len(data.class_names), kwargs=kwargs)
+    if kwargs.get("weights"):
+        say(_load_initial_weights(model, cfg, kwargs["weights"]).summary())
     resolved = cfg.model_copy(update={"output_dir": str(run_dir)})
     resolved_dict = resolved.to_dict()
     resolved_dict["model"].update(kwargs)  # e.g. in_features found from the data, so checkpoints rebuild it
