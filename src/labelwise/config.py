@@ -603,7 +603,9 @@ def _check_monitor(cfg: RunConfig) -> None:
     t = cfg.trainer
     names = metric_names(t.evaluator, t.top_k)
     if t.monitor not in names and t.monitor != "skipped":
-        close = difflib.get_close_matches(t.monitor, names, n=1)
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[t.monitor.lower()]] if t.monitor.lower() in lowered else difflib.get_close_matches(
+            t.monitor, names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError([("trainer.monitor", f"{t.monitor!r} is not a metric of trainer.evaluator {t.evaluator!r}"
                             f"{hint}; choose one of {', '.join(names)}")])

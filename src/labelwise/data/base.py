@@ -312,7 +312,8 @@ class ImageListDataset(MultiLabelDataset):
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             if self.on_error == "skip":
                 return None
-            raise ImageLoadError(f"cannot read image {path}: {exc}") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ImageLoadError(f"cannot read image {path}: {reason}") from exc
         return tv_tensors.Image(img)
 
 
