@@ -233,7 +233,7 @@ _Loader.add_implicit_resolver(
 )
 
 
-class DuplicateKeyError(yaml.YAMLError):
+class DuplicateKeyError(yaml.YAMLError, ValueError):
     """A YAML mapping sets the same key twice (YAML itself would silently keep the last value).
 
     Attributes

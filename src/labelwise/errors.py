@@ -57,6 +57,8 @@ class UserError(Exception):
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     """Every exception type reported as a user error (imported lazily: the packages are heavy)."""
+    import yaml
+
     from .data import ImageLoadError
     from .models.backbone import PretrainedUnavailableError
 
@@ -66,6 +68,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         KeyError,  # unknown registry names
         OSError,  # missing files, permissions, a full disk
         pickle.UnpicklingError,  # UnsafePickleError: a refused pickle (nothing was executed)
+        yaml.YAMLError,  # a YAML file or value that does not parse
         ImageLoadError,  # an unreadable image, named
         PretrainedUnavailableError,  # pretrained: true without internet access
     ]

@@ -585,3 +585,20 @@ def test_json_sidecar_not_json(tmp_path, capsys):
     msg = one_error(["evaluate", "--checkpoint", side], capsys)
     assert msg.startswith(f"{side}: not a valid JSON checkpoint sidecar ("), msg
     assert side.read_text() == "{not json"
+
+
+def test_duplicate_key_in_a_continual_config(tmp_path, capsys):
+    src = pathlib.Path(__file__).parents[2] / "configs" / "continual" / "multidigits20_b4c2.yaml"
+    cfg = tmp_path / "c.yaml"
+    text = src.read_text()
+    cfg.write_text(text + "name: again\n")
+    first = 1 + text.splitlines().index("name: multidigits20_b4c2")
+    last = len(text.splitlines()) + 1
+    assert one_error(["continual", "-c", cfg, "--strategy", "finetune"], capsys) == (
+        f"{cfg}: name: duplicate key on lines {first} and {last} (keep one)")
+
+
+def test_duplicate_key_in_an_online_config(tmp_path, capsys):
+    cfg = tmp_path / "o.yaml"
+    cfg.write_text("sequence: {name: multidigits20}\nmethods: [er]\nsequence: {name: cocoseq}\n")
+    assert one_error(["online", "-c", cfg], capsys) == f"{cfg}: sequence: duplicate key on lines 1 and 3 (keep one)"

@@ -41,7 +41,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from labelwise.config import ConfigError, RunConfig, load_config, parse_overrides, yaml_load
+from labelwise.config import (
+    ConfigError,
+    DuplicateKeyError,
+    RunConfig,
+    load_config,
+    parse_overrides,
+    yaml_load,
+)
 
 from .scenarios import parse_scenario
 
@@ -137,7 +144,10 @@ def load_continual_config(
         src = str(path)
         if not path.is_file():
             raise FileNotFoundError(f"continual config {path} does not exist")
-        raw = yaml_load(path.read_text()) or {}
+        try:
+            raw = yaml_load(path.read_text()) or {}
+        except DuplicateKeyError as exc:
+            raise _err(exc.key, f"duplicate key on lines {exc.lines[0]} and {exc.lines[1]} (keep one)", src) from exc
         if not isinstance(raw, dict):
             raise _err("<root>", "the file must hold a mapping", src)
     cont_raw = dict(raw.pop("continual", None) or {})

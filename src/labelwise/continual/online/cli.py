@@ -78,7 +78,12 @@ def load_online_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"online config {p} not found")
-    cfg = yaml.safe_load(p.read_text()) or {}
+    from labelwise.config import yaml_load
+
+    try:
+        cfg = yaml_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:  # a duplicate key (named with both lines) or invalid YAML
+        raise ValueError(f"{p}: {' '.join(str(exc).split())}") from exc
     if not isinstance(cfg, dict):
         raise ValueError(f"{p}: the config must be a mapping")
     cfg = copy.deepcopy(cfg)
