@@ -66,7 +66,8 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         UserError,
         ValueError,  # ConfigError, CheckpointError, UnsafeWeightsError, parser errors: bad arguments or files
         KeyError,  # unknown registry names
-        OSError,  # missing files, permissions, a full disk
+        OSError,  # missing files, permissions, a full disk, a locked run directory
+        FloatingPointError,  # a training loss that became NaN/inf (the configuration diverges)
         pickle.UnpicklingError,  # UnsafePickleError: a refused pickle (nothing was executed)
         yaml.YAMLError,  # a YAML file or value that does not parse
         ImageLoadError,  # an unreadable image, named
