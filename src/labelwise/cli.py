@@ -220,9 +220,17 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line ``labelwise: error: <command>: <problem> (see ... --help)``."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        cmd = self.prog.removeprefix("labelwise").strip()
+        self.exit(2, f"labelwise: error: {cmd + ': ' if cmd else ''}{message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``labelwise`` command (subcommands train/evaluate/predict/export/...)."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="labelwise",
         description="Multi-label learning: train, evaluate, predict and export models; inspect datasets.",
         epilog="Run 'labelwise <command> --help' for the options of a command.",

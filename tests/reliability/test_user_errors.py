@@ -20,6 +20,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from labelwise.cli import main
@@ -549,6 +550,20 @@ def test_debug_flag_shows_the_traceback(tmp_path, capsys, monkeypatch):
     assert code == 2 and err[0] == "Traceback (most recent call last):"
 
 
+@pytest.mark.parametrize(("argv", "line"), [
+    (["train"], "train: the following arguments are required: --config/-c (see 'labelwise train --help')"),
+    (["evaluate", "--checkpoint", "x", "--which", "first"],
+     "evaluate: argument --which: invalid choice: 'first' (choose from 'best', 'last') (see 'labelwise evaluate --help')"),
+    (["trian"], "argument command: invalid choice: 'trian' (choose from 'train', 'evaluate', 'predict', 'export', "
+                "'datasets', 'continual', 'online', 'select', 'analyze', 'models') (see 'labelwise --help')"),
+])
+def test_command_line_usage_error_is_one_line(argv, line, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"labelwise: error: {line}"]
+
+
 def test_internal_error_shows_traceback_and_says_bug(capsys, monkeypatch):
     import labelwise.models
 
@@ -573,7 +588,8 @@ def test_user_error_types_are_listed_in_one_place():
     from labelwise.models.backbone import PretrainedUnavailableError
 
     user = [ConfigError("x"), CheckpointError("x"), ImageLoadError("x"), UnsafePickleError("x"), UnsafeWeightsError("x"),
-            PretrainedUnavailableError("x"), OSError(errno.ENOSPC, "full"), FileNotFoundError("x"), KeyError("x")]
+            PretrainedUnavailableError("x"), OSError(errno.ENOSPC, "full"), FileNotFoundError("x"), KeyError("x"),
+            FloatingPointError("loss is nan"), yaml.YAMLError("x")]
     assert [classify(e) for e in user] == ["user"] * len(user)
     assert classify(ExportCheckError("x")) == "check"
     assert classify(AttributeError("x")) == classify(TypeError("x")) == "internal"
