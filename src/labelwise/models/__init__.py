@@ -25,7 +25,8 @@ Registered models
 
 Image models share the backbone options ``backbone="resnet18"`` (any timm name), ``pretrained=False`` (hub
 download), ``weights=None`` (local ``.safetensors`` / state-dict file, never unpickled), ``weights_strict=True``
-and ``backbone_kwargs={}`` (passed to ``timm.create_model``).
+and ``backbone_kwargs={}`` (passed to ``timm.create_model``). A training run started from ``model.weights`` also
+loads the head of a whole labelwise model and reports every tensor (:mod:`labelwise.models.initial_weights`).
 
 Adding a head (image model)
 ---------------------------
