@@ -133,3 +133,29 @@ def test_cli_parser_and_config(tmp_path, seq):
         load_online_config(CONFIGS / "multidigits.yaml", ["online.memory=3"])
     with pytest.raises(ValueError, match="unknown online method"):
         parse_method("gss")
+
+
+@pytest.mark.parametrize(
+    "method,options",
+    [
+        ("gss", {}),
+        ("gss", {"gss_params": "head"}),
+        ("exstream", {}),
+        ("ocdm", {}),
+        ("prs", {"prs_eviction": "reference"}),
+    ],
+)
+def test_run_online_new_memories(seq, method, options):
+    r = run_online(seq, method, config=tiny(**options), seed=0)
+    assert r.steps == sum(math.ceil(len(t) / 10) for t in seq.train_tasks)
+    assert 0.0 <= r.final["overall"]["mAP"] <= 1.0
+    assert r.memory_counts is not None and sum(r.memory_counts) >= 1
+    if method == "gss" and not options:  # the gradient probe leaves the run seeded
+        assert run_online(seq, method, config=tiny(), seed=0).memory_counts == r.memory_counts
+
+
+def test_online_config_rejects_bad_new_options():
+    with pytest.raises(ValueError, match="prs_eviction"):
+        tiny(prs_eviction="first")
+    with pytest.raises(ValueError, match="gss_params"):
+        tiny(gss_params="some")
