@@ -67,7 +67,7 @@ def test_gss_replacement_rule_only_for_negative_cosine():
     g = np.tile(np.array([1.0, 0.0]), (30, 1))
     y = np.ones((30, 1), np.uint8)
     m = GradientSampleSelection(capacity=5, num_classes=1, n_samples=3, seed=1)
-    feed(m, y[:5], probe=lambda idx: g[idx])  # fills the memory (scored 0.1: it was empty)
+    feed(m, y[:5], probe=lambda idx: g[idx])  # fills the memory (score 1.1: it was empty)
     kept = m.indices.copy()
     m.update(np.arange(5, 30), y[5:], probe=lambda idx: g[idx])
     assert m.replaced == 0 and np.array_equal(m.indices, kept)

@@ -17,12 +17,15 @@ BCE loss with respect to the trained parameters, model in eval mode, after the s
 
 Where this follows the paper and where the public code
 -------------------------------------------------------
-* Paper (Algorithm 2, GSS-Greedy): the score, the ``c < 1`` test, the draw ``C_i / sum C`` and the
-  replacement probability ``C_i / (C_i + c)``; per-item gradients of the stored items (not batch gradients).
-* Public code (``rahafaljundi/Gradient-based-Sample-Selection``, and its port in
-  ``RaptorMai/online-continual-learning``): the ``n`` memory gradients are computed once per stream batch,
-  after the update step, with the model in eval mode, and an item arriving while the memory is empty gets the
-  score 0.1. Multi-label: the loss is the multi-label BCE of the item (the paper is single-label; PRS ran GSS on
+* Paper (Algorithm 2, GSS-Greedy): the per-item score ``max cos + 1``, the ``c < 1`` test per item, the draw
+  ``C_i / sum C`` and the replacement probability ``C_i / (C_i + c)``; per-item gradients of the ``n = 10``
+  sampled memory items.
+* Public code (``rahafaljundi/Gradient-based-Sample-Selection``, ``model/GSS_Greedy.py``): the memory
+  gradients are drawn once per stream batch, with the model in eval mode after the update step (as here); there
+  they are gradients of ``n`` random memory *batches*, the admission test is made once on the whole batch's
+  gradient, and candidates are drawn with min-max normalised scores; items stored while the memory is empty get
+  the score 0.1 on its unshifted ``max cos`` scale, i.e. ``empty_score = 1.1`` here.
+* Multi-label: the loss of an item is its multi-label BCE (the paper is single-label; PRS ran GSS on
   COCOseq / NUS-WIDEseq the same way).
 
 Examples
@@ -66,8 +69,8 @@ class GradientSampleSelection(StreamMemory):
     capacity, num_classes : int
     n_samples : int, default 10
         ``n``: memory items whose gradients score a new item (the paper's and the public code's 10).
-    empty_score : float, default 0.1
-        Score of an item stored while the memory is empty (public code).
+    empty_score : float, default 1.1
+        Score of an item stored while the memory is empty (the public code's 0.1 on the unshifted scale).
     seed : int
     """
 
@@ -75,7 +78,7 @@ class GradientSampleSelection(StreamMemory):
     needs = "gradients"
 
     def __init__(
-        self, capacity: int, num_classes: int, *, n_samples: int = 10, empty_score: float = 0.1, seed: int = 0
+        self, capacity: int, num_classes: int, *, n_samples: int = 10, empty_score: float = 1.1, seed: int = 0
     ) -> None:
         super().__init__(capacity, num_classes, seed=seed)
         if int(n_samples) < 1:
