@@ -39,6 +39,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -54,6 +55,8 @@ from torch import nn
 from .ewc import OnlineEWC
 from .memory import create_memory
 from .sequences import GROUP_NAMES, OnlineSequence
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "METHODS",
@@ -330,30 +333,60 @@ def _head_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in linears[-1].parameters() if p.requires_grad]
 
 
+def _per_item_gradients_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+    rows = []
+    for i in range(len(x)):
+        grads = torch.autograd.grad(_loss(model(x[i : i + 1]), y[i : i + 1]), params, allow_unused=True)
+        rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)]))
+    return torch.stack(rows)
+
+
+def _per_item_gradients_vmap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+    from torch.func import functional_call, grad, vmap
+
+    ids = {id(p) for p in params}
+    named = dict(model.named_parameters())
+    trained = {n: p.detach() for n, p in named.items() if id(p) in ids}
+    fixed = {n: p.detach() for n, p in named.items() if id(p) not in ids}
+    fixed.update(dict(model.named_buffers()))
+
+    def loss_one(ps: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        out = functional_call(model, {**fixed, **ps}, (xi.unsqueeze(0),))
+        return _loss(out, yi.unsqueeze(0))
+
+    g = vmap(grad(loss_one), in_dims=(None, 0, 0))(trained, x, y)
+    order = [n for n, p in named.items() if id(p) in ids]
+    return torch.cat([g[n].reshape(len(x), -1) for n in order], dim=1)
+
+
 def _gradient_probe(model: nn.Module, fetch: _Fetcher, params: list[nn.Parameter]) -> Callable[[np.ndarray], np.ndarray]:
-    """Root indices -> per-item gradient of the item's loss over ``params`` (``[k, P]``, model in eval mode)."""
+    """Root indices -> per-item gradient of the item's loss over ``params`` (``[k, P]``, model in eval mode).
+
+    Vectorised with ``torch.func.vmap`` when the model allows it, else one backward pass per item (same
+    values)."""
+    state = {"vmap": True}
 
     def probe(idx: np.ndarray) -> np.ndarray:
         was = model.training
         model.eval()
-        rows = []
         try:
             x, y, kept = fetch(idx)
             if len(kept) != len(idx):
                 raise ValueError("gss: some memory items could not be loaded")
-            for i in range(len(x)):
-                loss = _loss(model(x[i : i + 1]), y[i : i + 1])
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
-                rows.append(
-                    torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
-                    .detach()
-                    .float()
-                    .cpu()
-                    .numpy()
-                )
+            if not len(x):
+                return np.zeros((0, sum(p.numel() for p in params)), np.float32)
+            g = None
+            if state["vmap"]:
+                try:
+                    g = _per_item_gradients_vmap(model, x, y, params)
+                except Exception as exc:  # data-dependent control flow etc.: fall back to the loop
+                    logger.info("gss: per-item gradients without vmap (%s)", exc)
+                    state["vmap"] = False
+            if g is None:
+                g = _per_item_gradients_loop(model, x, y, params)
+            return g.detach().float().cpu().numpy()
         finally:
             model.train(was)
-        return np.stack(rows) if rows else np.zeros((0, sum(p.numel() for p in params)), np.float32)
 
     return probe
 
