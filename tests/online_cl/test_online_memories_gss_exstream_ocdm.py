@@ -86,16 +86,17 @@ def test_exstream_merges_two_nearest_with_weighted_mean_and_counts():
     m = ExStreamMemory(capacity=3, num_classes=1)
     m.update(np.arange(3), y[:3], probe=lambda idx: f[idx])
     assert m.counts().tolist() == [1, 1, 1] and m.merges == 0
-    # full: the nearest pair among (0), (4), (10) is (0, 4) -> ((0 + 4) / 2, 2); then (4.5) is added
+    # full: the nearest pair among (0), (4), (10) is (0, 4) -> ((0 + 4) / 2, 2) in slot 0; then (4.5) takes the
+    # freed slot 1
     m.update(np.array([3]), y[3:4], probe=lambda idx: f[idx])
-    np.testing.assert_allclose(m.centroids()[:, 0], [2.0, 10.0, 4.5])
+    np.testing.assert_allclose(m.centroids()[:, 0], [2.0, 4.5, 10.0])
     assert m.counts().tolist() == [2, 1, 1]
     # full again: nearest pair is (2, count 2) and (4.5, count 1) -> (2 * 2 + 4.5) / 3, count 3
     m.update(np.array([4]), y[4:5], probe=lambda idx: f[idx])
-    np.testing.assert_allclose(m.centroids()[:, 0], [(2 * 2 + 4.5) / 3, 10.0, 20.0])
+    np.testing.assert_allclose(m.centroids()[:, 0], [(2 * 2 + 4.5) / 3, 20.0, 10.0])
     assert m.counts().tolist() == [3, 1, 1] and m.counts().sum() == 5
     # the merged cluster keeps the representative nearest its centroid (item 3 at 4.5 vs item 0 at 0)
-    assert m.indices.tolist() == [3, 2, 4]
+    assert m.indices.tolist() == [3, 4, 2]
 
 
 def test_exstream_multilabel_buffers_share_the_budget():

@@ -61,34 +61,36 @@ class ExStreamMemory(StreamMemory):
 
     def __init__(self, capacity: int, num_classes: int, *, seed: int = 0) -> None:
         super().__init__(capacity, num_classes, seed=seed)
-        self._cls = np.zeros(0, dtype=np.int64)  # class buffer of each cluster
-        self._cent = np.zeros((0, 0))  # centroids
-        self._rep_feat = np.zeros((0, 0))  # feature of each cluster's representative item
-        self._count = np.zeros(0, dtype=np.int64)
-        self._idx = np.zeros(0, dtype=np.int64)
-        self._y = np.zeros((0, self.num_classes), dtype=np.uint8)
+        # clusters live in fixed slots (a merge frees one, a new cluster takes the lowest free one)
+        self._used = np.zeros(self.capacity, dtype=bool)
+        self._cls = np.full(self.capacity, -1, dtype=np.int64)  # class buffer of each cluster
+        self._count = np.zeros(self.capacity, dtype=np.int64)
+        self._idx = np.zeros(self.capacity, dtype=np.int64)  # representative item
+        self._y = np.zeros((self.capacity, self.num_classes), dtype=np.uint8)
+        self._cent = np.zeros((self.capacity, 0))  # centroids (width set by the first features)
+        self._rep_feat = np.zeros((self.capacity, 0))  # feature of each representative
         self._order: list[int] = []  # classes in order of first appearance
         self.merges = 0
 
     @property
     def indices(self) -> np.ndarray:
-        return self._idx
+        return self._idx[self._used]
 
     @property
     def targets(self) -> np.ndarray:
-        return self._y
+        return self._y[self._used]
 
     def centroids(self) -> np.ndarray:
         """Cluster centroids ``[K, D]`` (rows in the order of :attr:`indices`)."""
-        return self._cent.copy()
+        return self._cent[self._used].copy()
 
     def counts(self) -> np.ndarray:
         """Stream items absorbed by each cluster ``[K]``."""
-        return self._count.copy()
+        return self._count[self._used].copy()
 
     def cluster_classes(self) -> np.ndarray:
         """Class buffer of each cluster ``[K]``."""
-        return self._cls.copy()
+        return self._cls[self._used].copy()
 
     def budgets(self) -> dict[int, int]:
         """Per-class buffer sizes ``{class: b_c}`` for the classes seen so far."""
@@ -97,6 +99,9 @@ class ExStreamMemory(StreamMemory):
             return {}
         base, extra = divmod(self.capacity, k)
         return {c: base + (1 if r < extra else 0) for r, c in enumerate(self._order)}
+
+    def _slots(self, c: int) -> np.ndarray:
+        return np.flatnonzero(self._used & (self._cls == c))
 
     def update(self, indices: np.ndarray, targets: np.ndarray, *, probe: Probe | None = None) -> None:
         idx, y = self._check(indices, targets)
@@ -108,39 +113,39 @@ class ExStreamMemory(StreamMemory):
         if feats.ndim != 2 or len(feats) != len(idx):
             raise ValueError(f"exstream: probe must return [{len(idx)}, D] features, got shape {feats.shape}")
         if self._cent.shape[1] == 0:
-            self._cent = np.zeros((0, feats.shape[1]))
-            self._rep_feat = np.zeros((0, feats.shape[1]))
+            self._cent = np.zeros((self.capacity, feats.shape[1]))
+            self._rep_feat = np.zeros((self.capacity, feats.shape[1]))
+        elif feats.shape[1] != self._cent.shape[1]:
+            raise ValueError(f"exstream: feature width changed from {self._cent.shape[1]} to {feats.shape[1]}")
         for i in range(len(idx)):
             classes = np.flatnonzero(y[i])
             new = [int(c) for c in classes if int(c) not in self._order]
             if new:
                 self._order.extend(new)
                 for c, b in self.budgets().items():
-                    while np.count_nonzero(self._cls == c) > b:
+                    while len(self._slots(c)) > max(b, 0):
+                        if b == 0:  # more classes than slots: a class beyond the budget loses its slot
+                            self._used[self._slots(c)] = False
+                            break
                         self._merge_nearest(c)
             budgets = self.budgets()
             for c in classes:
                 b = budgets[int(c)]
                 if b == 0:
                     continue
-                while np.count_nonzero(self._cls == c) >= b:
+                if len(self._slots(int(c))) >= b:
                     if b == 1:  # a single slot: the new item merges into it
-                        break
+                        self._absorb(int(self._slots(int(c))[0]), feats[i], idx[i], y[i])
+                        continue
                     self._merge_nearest(int(c))
-                if np.count_nonzero(self._cls == c) >= b:
-                    self._absorb(int(np.flatnonzero(self._cls == c)[0]), feats[i], idx[i], y[i])
-                else:
-                    self._append(int(c), feats[i], idx[i], y[i])
+                self._append(int(c), feats[i], idx[i], y[i])
             self.seen += 1
             self.stream_counts[classes] += 1
 
     def _append(self, c: int, f: np.ndarray, index: int, y: np.ndarray) -> None:
-        self._cls = np.append(self._cls, c)
-        self._cent = np.vstack([self._cent, f[None]])
-        self._rep_feat = np.vstack([self._rep_feat, f[None]])
-        self._count = np.append(self._count, 1)
-        self._idx = np.append(self._idx, index)
-        self._y = np.vstack([self._y, y[None]])
+        k = int(np.flatnonzero(~self._used)[0])
+        self._used[k], self._cls[k], self._count[k] = True, c, 1
+        self._cent[k], self._rep_feat[k], self._idx[k], self._y[k] = f, f, index, y
 
     def _absorb(self, k: int, f: np.ndarray, index: int, y: np.ndarray) -> None:
         """Merge a new item into cluster ``k`` (only when the class has a single slot)."""
@@ -152,7 +157,8 @@ class ExStreamMemory(StreamMemory):
         self.merges += 1
 
     def _merge_nearest(self, c: int) -> None:
-        rows = np.flatnonzero(self._cls == c)
+        """Merge the two nearest clusters of class ``c`` (count-weighted mean, summed counts); frees a slot."""
+        rows = self._slots(c)
         w = self._cent[rows]
         d = ((w[:, None, :] - w[None, :, :]) ** 2).sum(-1)
         d[np.diag_indices(len(rows))] = np.inf
@@ -163,8 +169,5 @@ class ExStreamMemory(StreamMemory):
         if np.linalg.norm(self._rep_feat[j] - merged) < np.linalg.norm(self._rep_feat[i] - merged):
             self._rep_feat[i], self._idx[i], self._y[i] = self._rep_feat[j], self._idx[j], self._y[j]
         self._cent[i], self._count[i] = merged, ni + nj
-        keep = np.ones(len(self._cls), dtype=bool)
-        keep[j] = False
-        self._cls, self._cent, self._rep_feat = self._cls[keep], self._cent[keep], self._rep_feat[keep]
-        self._count, self._idx, self._y = self._count[keep], self._idx[keep], self._y[keep]
+        self._used[j] = False
         self.merges += 1
