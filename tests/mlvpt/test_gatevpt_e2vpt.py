@@ -31,7 +31,7 @@ def test_block_forward_without_extras_matches_timm_block():
 
 # -- GateVPT ------------------------------------------------------------------------------------------------
 def _gatevpt(gate_logit: float):
-    m = create_model("gatevpt", num_classes=3, prompt_dropout=0.0, **KW).eval()
+    m = create_model("gatevpt", num_classes=3, num_prompts=5, prompt_dropout=0.0, **KW).eval()
     with torch.no_grad():
         m.backbone.gate_logits.fill_(gate_logit)
     return m
@@ -68,9 +68,10 @@ def test_gatevpt_gradients_reach_gates_and_temperatures(images):
     learnable = {id(p) for p in m.param_groups()["head"]}
     assert id(m.backbone.gate_logits) in learnable and id(m.backbone.prompts) in learnable
     assert all(not p.requires_grad for p in m.backbone.model.parameters())
-    # default: gate logits start at -10 (public code), one per block but the last
+    # default: gate logits start at -5 (the public README's run command), one per block but the last
     d = create_model("gatevpt", num_classes=3, **KW)
-    assert d.backbone.gate_logits.tolist() == [-10.0] * (len(d.backbone.model.blocks) - 1)
+    assert d.backbone.gate_logits.tolist() == [-5.0] * (len(d.backbone.model.blocks) - 1)
+    assert d.backbone.num_prompts == 100
 
 
 # -- E2VPT --------------------------------------------------------------------------------------------------

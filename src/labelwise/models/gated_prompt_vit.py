@@ -13,10 +13,11 @@ every block. GateVPT also learns a per-block attention temperature ``tau_i`` (at
 Where this follows the paper and the public code (``ryongithub/GatedPromptTuning``)
 ------------------------------------------------------------------------------------
 * Gates on the first ``depth - 1`` blocks (the last block's prompt outputs are not read), logits initialised to
-  ``-gate_init`` with ``gate_init = 10`` (the code's default; its run script takes it per dataset), so training
-  starts with the prompts passing almost unchanged; ``num_prompts = 5`` and ``prompt_dropout = 0.1`` (the code's
-  config and run script); a learnable temperature per block initialised to 1 and clamped to
-  ``[0.01, 10]`` (the code clamps the stored value in place; here the clamp is applied in the forward pass).
+  ``-gate_init``, so training starts with the prompts passing almost unchanged. ``num_prompts = 100`` and
+  ``gate_init = 5``: the README's run command (CUB); the run script takes both per dataset and overrides the
+  config defaults (5 tokens, 10). ``prompt_dropout = 0.1`` (run script). A learnable temperature per block
+  initialised to 1 and clamped to ``[0.01, 10]`` (the code clamps the stored value in place; here the clamp is
+  applied in the forward pass).
 * Readout: the class token into a linear classifier, as the ML-VPT paper uses for every compared method (the
   public code pools the patch and prompt tokens for its self-supervised backbones).
 
@@ -49,8 +50,8 @@ class GatedPromptViT(PromptedViT):
 
     Parameters
     ----------
-    num_prompts : int, default 5
-    gate_init : float, default 10
+    num_prompts : int, default 100
+    gate_init : float, default 5
         Gate logits start at ``-gate_init``.
     learn_temperature : bool, default True
     temperature_range : (float, float), default (0.01, 10)
@@ -63,8 +64,8 @@ class GatedPromptViT(PromptedViT):
         self,
         backbone: str = "vit_base_patch16_224",
         *,
-        num_prompts: int = 5,
-        gate_init: float = 10.0,
+        num_prompts: int = 100,
+        gate_init: float = 5.0,
         learn_temperature: bool = True,
         temperature_range: tuple[float, float] = (0.01, 10.0),
         **options: Any,
@@ -112,8 +113,8 @@ class GateVPTClassifier(PromptTuningModel):
         self,
         num_classes: int,
         *,
-        num_prompts: int = 5,
-        gate_init: float = 10.0,
+        num_prompts: int = 100,
+        gate_init: float = 5.0,
         learn_temperature: bool = True,
         prompt_dropout: float = 0.1,
         backbone: str = "vit_base_patch16_224",

@@ -9,8 +9,8 @@ and a count ``n``. A stream item of class ``c`` with feature ``x``:
 
 Adaptation to multi-label online continual learning (ours, stated)
 -------------------------------------------------------------------
-ExStream is single-label and replays stored feature vectors through the top layers of a fixed network. PRS ran
-it on COCOseq / NUS-WIDEseq; here:
+ExStream is single-label and replays stored feature vectors through the top layers of a fixed network. PRS and
+DLFL report it on COCOseq / NUS-WIDEseq without an adaptation we could read; ours:
 
 * **Multi-label.** An item is offered to the buffer of *each* of its classes, so a multi-label image may be
   represented in several buffers (every cluster carries the item's full multi-hot label).

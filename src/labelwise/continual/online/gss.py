@@ -25,8 +25,8 @@ Where this follows the paper and where the public code
   they are gradients of ``n`` random memory *batches*, the admission test is made once on the whole batch's
   gradient, and candidates are drawn with min-max normalised scores; items stored while the memory is empty get
   the score 0.1 on its unshifted ``max cos`` scale, i.e. ``empty_score = 1.1`` here.
-* Multi-label: the loss of an item is its multi-label BCE (the paper is single-label; PRS ran GSS on
-  COCOseq / NUS-WIDEseq the same way).
+* Multi-label: the loss of an item is its multi-label BCE (the paper is single-label; PRS and DLFL report GSS
+  on COCOseq / NUS-WIDEseq without a description we could read, so this is our adaptation).
 
 Examples
 --------
