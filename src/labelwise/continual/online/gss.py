@@ -52,12 +52,10 @@ __all__ = ["GradientSampleSelection"]
 Probe = Callable[[np.ndarray], np.ndarray]
 
 
-def _max_cosine(g: np.ndarray, G: np.ndarray) -> float:
-    if len(G) == 0:
-        return 0.0
-    gn = np.linalg.norm(g)
-    Gn = np.linalg.norm(G, axis=1)
-    cos = (G @ g) / np.maximum(Gn * gn, 1e-12)
+def _max_cosine(g: np.ndarray, G: np.ndarray, G_norms: np.ndarray) -> float:
+    """``max_j cos(g, G_j)`` (``G_norms``: the row norms of ``G``)."""
+    gn = float(np.sqrt(np.dot(g.astype(np.float64), g.astype(np.float64))))
+    cos = (G @ g).astype(np.float64) / np.maximum(G_norms * gn, 1e-12)
     return float(cos.max())
 
 
@@ -106,17 +104,18 @@ class GradientSampleSelection(StreamMemory):
             return
         if probe is None:
             raise ValueError("gss: update needs probe= (root indices -> per-item gradient vectors)")
-        grads = np.asarray(probe(idx), dtype=np.float64)
+        grads = np.asarray(probe(idx), dtype=np.float32)
         if grads.ndim != 2 or len(grads) != len(idx):
             raise ValueError(f"gss: probe must return [{len(idx)}, P] gradients, got shape {grads.shape}")
         if self._size:
             k = min(self.n_samples, self._size)
             slots = self._rng.choice(self._size, k, replace=False)
-            mem_grads = np.asarray(probe(self._idx[slots]), dtype=np.float64)
+            mem_grads = np.asarray(probe(self._idx[slots]), dtype=np.float32)
         else:
-            mem_grads = np.zeros((0, grads.shape[1]))
+            mem_grads = np.zeros((0, grads.shape[1]), dtype=np.float32)
+        mem_norms = np.sqrt((mem_grads.astype(np.float64) ** 2).sum(axis=1)) if len(mem_grads) else None
         for i in range(len(idx)):
-            c = _max_cosine(grads[i], mem_grads) + 1.0 if len(mem_grads) else self.empty_score
+            c = _max_cosine(grads[i], mem_grads, mem_norms) + 1.0 if len(mem_grads) else self.empty_score
             if self._size < self.capacity:
                 self._write(self._size, idx[i], y[i], c)
                 self._size += 1
