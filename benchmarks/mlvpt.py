@@ -8,9 +8,10 @@ Workflow (all offline, all through labelwise):
 2. group the ``multidigits20`` training labels (5 CO + 5 DC groups, :func:`labelwise.analysis.grouping.group_labels`);
 3. on ``multidigits20`` built with other contexts (``--target-options``, default ``{"seed": 1}``), load the
    pretrained ViT frozen (``weights=<pretrain>/checkpoints/best.safetensors``) and prompt-tune, for each seed:
-   linear probe, VPT-deep (30 prompts per block), GVPT and ML-VPT (5 groups x 3 tokens x 2 = 30 prompts), and
-   the Fig. 4 ablation at the same budget: VPT-CO (CO groups only, 5 x 6 tokens), VPT-DC (DC only, 5 x 6);
-   GVPT is the "both" bar;
+   linear probe, VPT-deep (30 prompts per block), GateVPT (30 gated shallow prompts, the same token budget),
+   E2VPT (10 visual + 5 key-value prompts per block, its defaults, trained without the pruning stage), GVPT and
+   ML-VPT (5 groups x 3 tokens x 2 = 30 prompts), and the Fig. 4 ablation at the same budget: VPT-CO (CO
+   groups only, 5 x 6 tokens), VPT-DC (DC only, 5 x 6); GVPT is the "both" bar;
 4. report mAP / CF1 / OF1 (test split, threshold 0.5), learnable/total parameters and FLOPs, and the
    co-occurrence over-inference: for the 10 most frequent ordered training pairs (i, j) (largest p(j | i)),
    the false positive rate of j on test images holding i but not j (mean over pairs), next to the false
@@ -65,6 +66,8 @@ QUICK_VIT_KW = {"img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 2, "n
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "linear probe": ("linear_probe_vit", {}),
     "VPT-deep": ("vpt_deep", {"num_prompts": 30}),
+    "GateVPT": ("gatevpt", {"num_prompts": 30}),
+    "E2VPT": ("e2vpt", {}),
     "GVPT": ("gvpt", {"experts_per_group": 3}),
     "ML-VPT": ("mlvpt", {"experts_per_group": 3}),
 }

@@ -1,6 +1,6 @@
 """Online multi-label continual learning on the MultiDigits sequence (DLFL Table 7 shape).
 
-Finetune, EWC, CRS, PRS, PRS + SSCA and Multitask (joint upper bound) under the PRS online protocol (one pass,
+Finetune, EWC, CRS, PRS, PRS + SSCA, GSS, ExStream, OCDM and Multitask (joint upper bound) under the PRS online protocol (one pass,
 stream batch 10, a replay batch of 10 from the memory joins every stream batch), on a long-tailed
 COCOseq-shaped stream built from ``multidigits80`` (4 tasks with disjoint classes, see
 :func:`labelwise.continual.online.multidigits_sequence`). Prints the C-F1 / O-F1 / mAP of the majority,
@@ -37,6 +37,9 @@ METHODS = [
     ("crs", "baseline"),
     ("prs", "baseline"),
     ("prs", "ssca"),
+    ("gss", "baseline"),
+    ("exstream", "baseline"),
+    ("ocdm", "baseline"),
     ("multitask", "baseline"),
 ]
 

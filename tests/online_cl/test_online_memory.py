@@ -99,7 +99,7 @@ def test_prs_sample_in_probability():
 
 def test_memory_errors_and_factory():
     with pytest.raises(ValueError, match="unknown memory"):
-        create_memory("gss", 10, 3)
+        create_memory("mir", 10, 3)
     m = create_memory("crs", 5, 3)
     with pytest.raises(ValueError, match=r"targets must be \[2, 3\]"):
         m.update(np.arange(2), np.zeros((2, 4)))
@@ -108,3 +108,74 @@ def test_memory_errors_and_factory():
     m.update(np.arange(3), np.eye(3, dtype=np.uint8))
     idx, y = m.sample(10, rng)
     assert sorted(idx.tolist()) == [0, 1, 2] and y.shape == (3, 3)
+
+
+# -- PRS eviction="reference" (the published cdjkim/PRS rule) -----------------------------------------------
+def _prs_state(y, n, eviction, q=1.0):
+    """A full PRS memory holding the rows of ``y`` (slot order) with stream counts ``n`` (hand-set)."""
+    y = np.asarray(y, np.uint8)
+    m = PartitioningReservoir(len(y), y.shape[1], q=q, seed=0, eviction=eviction)
+    m.update(np.arange(len(y)), y)
+    m.stream_counts[:] = n
+    if eviction == "reference":
+        m._refresh_reference_partition()
+    return m
+
+
+def test_prs_reference_keeps_first_candidate_when_no_deviation_below_capacity():
+    # capacity 4, classes 0/1/3 over-filled, class 2 under-filled (p = n / 103 with n = [1, 1, 100, 1]).
+    y = [[1, 0, 0, 1], [1, 1, 0, 1], [0, 1, 0, 1], [0, 0, 1, 0]]
+    n = [1, 1, 100, 1]
+    ref, doc = _prs_state(y, n, "reference"), _prs_state(y, n, "argmin")
+    # every class is present, so both partitions are n / 103
+    np.testing.assert_allclose(ref.target_partition(), np.array(n) / 103)
+    np.testing.assert_allclose(doc.target_partition(), np.array(n) / 103)
+    # class 0 drawn: candidates slots 0 and 1 (both lack the under-filled class 2). Deviation after removing
+    # slot 0: |1-.06|+|2-.06|+|1-5.83|+|2-.06| = 9.65; slot 1: .95+.95+3.85+1.95 = 7.71. Both >= capacity 4:
+    # the published code keeps the first candidate, the paper's rule takes the minimum.
+    assert ref._evict_from(0, ref.target_partition()) == 0
+    assert doc._evict_from(0, doc.target_partition()) == 1
+
+
+def test_prs_reference_minimises_when_a_deviation_is_below_capacity():
+    # capacity 10 (six extra single-class-2 items) so that the deviations (< 10) count
+    y = [[1, 0, 0, 1], [1, 1, 0, 1], [0, 1, 0, 1]] + [[0, 0, 1, 0]] * 7
+    n = [1, 1, 100, 1]
+    ref = _prs_state(y, n, "reference")
+    assert ref._evict_from(0, ref.target_partition()) == 1
+
+
+def test_prs_reference_partition_over_classes_present_in_memory():
+    # class 3 was seen 4 times in the stream but is not in the memory; l = [3, 2, 1, 0], L = 6
+    y = [[1, 1, 0, 0], [1, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 0]]
+    n = [2, 1, 1, 4]
+    ref, doc = _prs_state(y, n, "reference"), _prs_state(y, n, "argmin")
+    np.testing.assert_allclose(doc.target_partition(), [0.25, 0.125, 0.125, 0.5])
+    np.testing.assert_allclose(ref.target_partition(), [0.5, 0.25, 0.25, 0.0])
+    # class 1 drawn (candidates: slots 0 and 3).
+    # Paper (p over seen classes): pL = [1.5, .75, .75, 3], delta = [1.5, 1.25, .25, -3]: no *present* class is
+    # under-filled, both stay; deviation after removing slot 0 = 1 + .5 + .5 + 2 = 4, slot 3 = 1.75 + .375 +
+    # .375 + 2.5 = 5 -> slot 0.
+    assert doc._evict_from(1, doc.target_partition()) == 0
+    # Published code (p over present classes): pL = [3, 1.5, 1.5], delta = [0, .5, -.5]: classes 0 and 2 are
+    # under-filled; slot 0 lacks class 2 (score 1), slot 3 lacks 0 and 2 (score 2) -> slot 3.
+    assert ref._evict_from(1, ref.target_partition()) == 3
+    # class 0 drawn, published code: candidates 0 and 1 (score 1 each); deviation over the present classes
+    # after removing slot 0 = 0 (< capacity) -> slot 0
+    assert ref._evict_from(0, ref.target_partition()) == 0
+    # an item of the absent class 3: the paper admits it with probability min(1, 4 * .5 / 4) = .5; the
+    # published code's share of a never-present class is 0, so it is never admitted
+    assert doc.sample_in_probability(np.array([3])) == pytest.approx(0.5)
+    assert ref.sample_in_probability(np.array([3])) == 0.0
+
+
+def test_prs_reference_runs_within_budget_and_differs_from_argmin():
+    y = long_tailed_stream(2000, 10, seed=3)
+    ref = PartitioningReservoir(60, 10, q=-0.03, seed=0, eviction="reference")
+    doc = PartitioningReservoir(60, 10, q=-0.03, seed=0, eviction="argmin")
+    feed(ref, y)
+    feed(doc, y)
+    assert len(ref) == len(doc) == 60
+    assert sorted(ref.indices.tolist()) != sorted(doc.indices.tolist())
+    with pytest.raises(ValueError, match="eviction"):
+        PartitioningReservoir(4, 2, eviction="first")

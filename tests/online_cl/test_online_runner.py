@@ -66,7 +66,7 @@ def test_run_is_seeded(seq):
     b = run_online(seq, "prs", config=tiny(), seed=3, eval_each_task=False)
     assert a.final["overall"] == b.final["overall"] and a.memory_counts == b.memory_counts
     with pytest.raises(ValueError, match="unknown online method"):
-        run_online(seq, "gss", config=tiny())
+        run_online(seq, "mir", config=tiny())
 
 
 def test_online_ewc_anchors_and_penalises():
@@ -132,4 +132,49 @@ def test_cli_parser_and_config(tmp_path, seq):
     with pytest.raises(ValueError, match="unknown option"):
         load_online_config(CONFIGS / "multidigits.yaml", ["online.memory=3"])
     with pytest.raises(ValueError, match="unknown online method"):
-        parse_method("gss")
+        parse_method("mir")
+
+
+@pytest.mark.parametrize(
+    "method,options",
+    [
+        ("gss", {}),
+        ("gss", {"gss_params": "head"}),
+        ("exstream", {}),
+        ("ocdm", {}),
+        ("prs", {"prs_eviction": "reference"}),
+    ],
+)
+def test_run_online_new_memories(seq, method, options):
+    r = run_online(seq, method, config=tiny(**options), seed=0)
+    assert r.steps == sum(math.ceil(len(t) / 10) for t in seq.train_tasks)
+    assert 0.0 <= r.final["overall"]["mAP"] <= 1.0
+    assert r.memory_counts is not None and sum(r.memory_counts) >= 1
+    if options.get("gss_params") == "head":  # the gradient probe leaves the run seeded
+        assert run_online(seq, method, config=tiny(**options), seed=0).memory_counts == r.memory_counts
+
+
+def test_online_config_rejects_bad_new_options():
+    with pytest.raises(ValueError, match="prs_eviction"):
+        tiny(prs_eviction="first")
+    with pytest.raises(ValueError, match="gss_params"):
+        tiny(gss_params="some")
+
+
+def test_gss_gradient_probe_vmap_matches_loop(seq):
+    from labelwise.continual.online.runner import (
+        _Fetcher,
+        _per_item_gradients_loop,
+        _per_item_gradients_vmap,
+        build_model,
+    )
+
+    torch.manual_seed(0)
+    model = build_model(seq.num_classes, "baseline", tiny()).eval()
+    x, y, _ = _Fetcher(seq.train, torch.device("cpu"))(np.arange(4))
+    params = [p for p in model.parameters() if p.requires_grad]
+    loop = _per_item_gradients_loop(model, x, y, params)
+    torch.testing.assert_close(_per_item_gradients_vmap(model, x, y, params), loop, atol=1e-6, rtol=1e-4)
+    assert loop.shape == (4, sum(p.numel() for p in params))
+    # per item, not the batch mean: rows differ
+    assert not torch.allclose(loop[0], loop[1])

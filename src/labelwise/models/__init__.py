@@ -72,7 +72,7 @@ Examples
 torch.Size([1, 20])
 """
 
-from . import heads, prompted_vit, tabular  # noqa: F401  (importing registers the heads and models)
+from . import gated_prompt_vit, heads, kv_prompt_vit, prompted_vit, tabular  # noqa: F401  (importing registers the heads and models)
 from .backbone import Backbone, PretrainedUnavailableError
 from .classifier import ImageClassifier, LogitsOnly
 from .complexity import Complexity, count_flops, count_parameters, model_complexity

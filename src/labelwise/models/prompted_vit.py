@@ -101,6 +101,7 @@ __all__ = [
     "GroupPromptClassifier",
     "resolve_groups",
     "prompt_attention_mask",
+    "block_forward",
 ]
 
 Isolation = Literal["group", "none", "off"]
@@ -139,6 +140,60 @@ def prompt_attention_mask(
     else:
         raise ValueError(f"isolation must be 'group', 'none' or 'off', got {isolation!r}")
     return mask
+
+
+def block_forward(
+    block: nn.Module,
+    x: torch.Tensor,
+    *,
+    attn_mask: torch.Tensor | None = None,
+    temperature: torch.Tensor | float | None = None,
+    kv_prompts: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """A timm ViT ``Block`` forward with two extras of the prompt-tuning variants.
+
+    ``temperature`` divides the attention logits (GateVPT's attention shaping); ``kv_prompts`` = ``(P_K, P_V)``,
+    each ``[heads, M, head_dim]``, are appended to the keys and values of every head after their projection
+    (E2VPT), so ``softmax(q [K; P_K]^T / sqrt(d)) [V; P_V]``. ``attn_mask`` (boolean ``[N, N]``, ``True`` = may
+    attend) lets every query attend to the key-value prompts. Without extras this is ``block(x, attn_mask)``.
+
+    Examples
+    --------
+    >>> import timm, torch
+    >>> vit = timm.create_model("test_vit", img_size=32)
+    >>> x = torch.randn(2, 5, 64)
+    >>> torch.allclose(block_forward(vit.blocks[0], x, temperature=1.0), vit.blocks[0](x), atol=1e-5)
+    True
+    """
+    if temperature is None and kv_prompts is None:
+        return block(x, attn_mask=attn_mask) if attn_mask is not None else block(x)
+    attn = block.attn
+    h = block.norm1(x)
+    b, n, c = h.shape
+    gate = attn.gate(h).sigmoid() if getattr(attn, "gate", None) is not None else None
+    qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    if kv_prompts is not None:
+        pk, pv = kv_prompts
+        k = torch.cat([k, pk.to(k.dtype).unsqueeze(0).expand(b, -1, -1, -1)], dim=2)
+        v = torch.cat([v, pv.to(v.dtype).unsqueeze(0).expand(b, -1, -1, -1)], dim=2)
+    logits = (q * attn.scale) @ k.transpose(-2, -1)
+    if temperature is not None:
+        logits = logits / temperature
+    if attn_mask is not None:
+        extra = k.shape[2] - n
+        if extra:
+            attn_mask = torch.cat([attn_mask, attn_mask.new_ones(n, extra)], dim=1)
+        logits = logits.masked_fill(~attn_mask, float("-inf"))
+    out = attn.attn_drop(logits.softmax(dim=-1)) @ v
+    out = out.transpose(1, 2).reshape(b, n, getattr(attn, "attn_dim", c))
+    out = attn.norm(out) if hasattr(attn, "norm") else out
+    if gate is not None:
+        out = out * gate
+    out = attn.proj_drop(attn.proj(out))
+    x = x + block.drop_path1(block.ls1(out))
+    return x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
 
 
 class PromptedViT(nn.Module):

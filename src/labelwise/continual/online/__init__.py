@@ -3,19 +3,25 @@
 * :mod:`~labelwise.continual.online.sequences` - COCOseq / NUS-WIDEseq from the PRS split files, a MultiDigits
   sequence of the same shape, majority / moderate / minority class groups;
 * :mod:`~labelwise.continual.online.memory` - CRS (class-agnostic reservoir) and PRS (partitioning reservoir);
+* :mod:`~labelwise.continual.online.gss`, :mod:`~labelwise.continual.online.exstream`,
+  :mod:`~labelwise.continual.online.ocdm` - the GSS-Greedy, ExStream and OCDM memories;
 * :mod:`~labelwise.continual.online.ewc` - online EWC for the single pass;
 * :mod:`~labelwise.continual.online.runner` - the online protocol (one pass, stream batch 10, replay batch from
-  the memory), Finetune / EWC / CRS / PRS / Multitask with the baseline or the SSCA head, Table 7-8 evaluation.
+  the memory), Finetune / EWC / CRS / PRS / GSS / ExStream / OCDM / Multitask with the baseline or the SSCA
+  head, Table 7-8 evaluation.
 
 Examples
 --------
 >>> from labelwise.continual.online import METHODS, method_label
 >>> sorted(METHODS), method_label("prs", "ssca")
-(['crs', 'ewc', 'finetune', 'multitask', 'prs'], 'PRS + SSCA')
+(['crs', 'ewc', 'exstream', 'finetune', 'gss', 'multitask', 'ocdm', 'prs'], 'PRS + SSCA')
 """
 
 from .ewc import OnlineEWC
-from .memory import ClassAgnosticReservoir, PartitioningReservoir, StreamMemory, create_memory
+from .exstream import ExStreamMemory
+from .gss import GradientSampleSelection
+from .memory import MEMORY_KINDS, ClassAgnosticReservoir, PartitioningReservoir, StreamMemory, create_memory
+from .ocdm import OCDMMemory
 from .runner import (
     HEADS,
     METHODS,
@@ -47,6 +53,10 @@ __all__ = [
     "StreamMemory",
     "ClassAgnosticReservoir",
     "PartitioningReservoir",
+    "GradientSampleSelection",
+    "ExStreamMemory",
+    "OCDMMemory",
+    "MEMORY_KINDS",
     "create_memory",
     "HEADS",
     "METHODS",

@@ -9,7 +9,7 @@ The config has four sections (see ``configs/online/``)::
 
     sequence: {name: multidigits | cocoseq | nuswideseq, options: {...}}   # load_sequence(name, **options)
     online: {...}                                                          # OnlineConfig fields
-    methods: [finetune, ewc, crs, prs, prs+ssca, multitask]               # "<method>" or "<method>+ssca"
+    methods: [finetune, ewc, crs, prs, prs+ssca, gss, exstream, ocdm, multitask]  # "<method>" or "<method>+ssca"
     seeds: [0, 1, 2]
 
 Dotted ``key=value`` overrides (values parsed as YAML), e.g. ``online.memory_size=500``

@@ -24,7 +24,10 @@ PRS (partitioning reservoir sampling; Kim et al., ECCV 2020)
 
     Differences from the public implementation (``cdjkim/PRS``): the target partition there is computed over the
     classes *present in the memory*; here over every class seen in the stream (the paper's definition). The
-    random draws use a seeded NumPy generator.
+    published code also keeps the *first* candidate unless one leaves a total deviation below the memory size
+    (its running minimum starts at the capacity), and its deviation counts only the classes still present after
+    the removal. ``eviction="reference"`` reproduces both (see :class:`PartitioningReservoir`); the default
+    ``eviction="argmin"`` is the documented rule. The random draws use a seeded NumPy generator.
 
 Examples
 --------
@@ -50,13 +53,26 @@ import numpy as np
 
 from ..memory import ReplayMemory
 
-__all__ = ["StreamMemory", "ClassAgnosticReservoir", "PartitioningReservoir", "create_memory", "crs_distance"]
+__all__ = [
+    "StreamMemory",
+    "ClassAgnosticReservoir",
+    "PartitioningReservoir",
+    "MEMORY_KINDS",
+    "create_memory",
+    "crs_distance",
+]
 
 
 class StreamMemory:
-    """Base class: ``indices`` (int64 ``[M]``) and ``targets`` (uint8 ``[M, C]``) of the stored items."""
+    """Base class: ``indices`` (int64 ``[M]``) and ``targets`` (uint8 ``[M, C]``) of the stored items.
+
+    ``needs`` is ``None`` for memories that look at labels only; ``"gradients"`` (GSS) or ``"features"``
+    (ExStream) when :meth:`update` also takes ``probe=``, a callable mapping root-dataset indices to one vector
+    per item (the online runner builds it from the model).
+    """
 
     name = "base"
+    needs: str | None = None
 
     def __init__(self, capacity: int, num_classes: int, *, seed: int = 0) -> None:
         if int(capacity) < 0:
@@ -151,6 +167,14 @@ class PartitioningReservoir(StreamMemory):
     q : float
         Power of the target partition (PRS: -0.03 on COCOseq, 0.02 on NUS-WIDEseq).
     seed : int
+    eviction : {"argmin", "reference"}
+        ``"argmin"`` (default, the paper): the partition over every class seen in the stream, and the candidate
+        whose removal minimises ``sum_c |l_c - p_c L|`` over all seen classes is evicted.
+        ``"reference"`` (the published ``cdjkim/PRS`` code): after every stream item the partition is recomputed
+        over the classes *present in the memory* (a class that left the memory keeps its last share for the
+        sample-in test; one never present has share 0); the deviation after removing a candidate counts only
+        the classes still present; the first candidate (memory slot order) is kept unless a candidate's
+        deviation is below ``capacity``, and then the first candidate with the smallest deviation wins.
 
     Examples
     --------
@@ -164,9 +188,15 @@ class PartitioningReservoir(StreamMemory):
 
     name = "prs"
 
-    def __init__(self, capacity: int, num_classes: int, *, q: float = -0.03, seed: int = 0) -> None:
+    def __init__(
+        self, capacity: int, num_classes: int, *, q: float = -0.03, seed: int = 0, eviction: str = "argmin"
+    ) -> None:
         super().__init__(capacity, num_classes, seed=seed)
+        if eviction not in ("argmin", "reference"):
+            raise ValueError(f"prs: eviction must be 'argmin' or 'reference', got {eviction!r}")
         self.q = float(q)
+        self.eviction = eviction
+        self._ref_p = np.zeros(self.num_classes)  # "reference": shares of the published code (stale when absent)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5052]))
         self._idx = np.zeros(self.capacity, dtype=np.int64)
         self._y = np.zeros((self.capacity, self.num_classes), dtype=np.uint8)
@@ -186,7 +216,12 @@ class PartitioningReservoir(StreamMemory):
         return self._l.copy()
 
     def target_partition(self) -> np.ndarray:
-        """``p_i = n_i^q / sum_j n_j^q`` over the classes seen in the stream (0 for unseen classes)."""
+        """``p_i = n_i^q / sum_j n_j^q`` over the classes seen in the stream (0 for unseen classes).
+
+        With ``eviction="reference"``: the shares of the published code (over the classes present in the memory
+        after the previous stream item)."""
+        if self.eviction == "reference":
+            return self._ref_p.copy()
         n = self.stream_counts.astype(np.float64)
         p = np.zeros(self.num_classes)
         seen = n > 0
@@ -215,23 +250,42 @@ class PartitioningReservoir(StreamMemory):
         return float(np.clip((w * ratio).sum(), 0.0, 1.0))
 
     def _sample_out(self, p: np.ndarray) -> int:
-        y = self._y[: self._size]
         l_ = self._l.astype(np.float64)
-        total = l_.sum()
-        delta = l_ - p * total
+        delta = l_ - p * l_.sum()
         present = np.flatnonzero(self._l > 0)
         d = delta[present]
         prob = np.exp(d - d.max())
         prob /= prob.sum()
         cls = int(present[self._rng.choice(len(present), p=prob)])
+        return self._evict_from(cls, p)
+
+    def _evict_from(self, cls: int, p: np.ndarray) -> int:
+        """The slot evicted once class ``cls`` has been drawn (candidates, then the deviation rule)."""
+        y = self._y[: self._size]
+        l_ = self._l.astype(np.float64)
+        total = l_.sum()
+        delta = l_ - p * total
         cand = np.flatnonzero(y[:, cls] > 0)
         under = (delta <= 0) & (self._l > 0)
         score = ((1 - y[cand]) * under[None, :]).sum(axis=1)
         cand = cand[score == score.max()]
         yc = y[cand].astype(np.float64)
+        after = l_[None, :] - yc
         after_total = total - yc.sum(axis=1, keepdims=True)
-        diff = np.abs(l_[None, :] - yc - p[None, :] * after_total).sum(axis=1)
-        return int(cand[int(np.argmin(diff))])
+        dev = np.abs(after - p[None, :] * after_total)
+        if self.eviction == "argmin":
+            return int(cand[int(np.argmin(dev.sum(axis=1)))])
+        diff = (dev * (after > 0)).sum(axis=1)  # only the classes still present after the removal
+        below = np.flatnonzero(diff < self.capacity)
+        if not len(below):
+            return int(cand[0])
+        return int(cand[below[int(np.argmin(diff[below]))]])
+
+    def _refresh_reference_partition(self) -> None:
+        present = self._l > 0
+        if present.any():
+            w = self.stream_counts[present].astype(np.float64) ** self.q
+            self._ref_p[present] = w / w.sum()
 
     def update(self, indices: np.ndarray, targets: np.ndarray) -> None:
         idx, y = self._check(indices, targets)
@@ -251,6 +305,8 @@ class PartitioningReservoir(StreamMemory):
                     self.admitted += 1
             self.seen += 1
             self.stream_counts[classes] += 1
+            if self.eviction == "reference":
+                self._refresh_reference_partition()
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -270,18 +326,42 @@ def crs_distance(memory: StreamMemory, target: np.ndarray) -> float:
     return float(0.5 * np.abs(counts / counts.sum() - np.asarray(target)).sum())
 
 
+MEMORY_KINDS = ("crs", "prs", "gss", "exstream", "ocdm")
+
+
 def create_memory(
-    kind: str, capacity: int, num_classes: int, *, q: float = -0.03, seed: int = 0
+    kind: str,
+    capacity: int,
+    num_classes: int,
+    *,
+    q: float = -0.03,
+    seed: int = 0,
+    eviction: str = "argmin",
+    gss_samples: int = 10,
+    ocdm_rho: float = 0.0,
 ) -> StreamMemory:
-    """``"crs"`` or ``"prs"`` memory.
+    """A stream memory by name: ``"crs"``, ``"prs"`` (``q``, ``eviction``), ``"gss"`` (``gss_samples``),
+    ``"exstream"`` or ``"ocdm"`` (``ocdm_rho``).
 
     Examples
     --------
-    >>> create_memory("prs", 10, 3, q=0.5).q
-    0.5
+    >>> create_memory("prs", 10, 3, q=0.5).q, create_memory("ocdm", 10, 3).name
+    (0.5, 'ocdm')
     """
     if kind == "crs":
         return ClassAgnosticReservoir(capacity, num_classes, seed=seed)
     if kind == "prs":
-        return PartitioningReservoir(capacity, num_classes, q=q, seed=seed)
-    raise ValueError(f"unknown memory {kind!r}; expected 'crs' or 'prs'")
+        return PartitioningReservoir(capacity, num_classes, q=q, seed=seed, eviction=eviction)
+    if kind == "gss":
+        from .gss import GradientSampleSelection
+
+        return GradientSampleSelection(capacity, num_classes, n_samples=gss_samples, seed=seed)
+    if kind == "exstream":
+        from .exstream import ExStreamMemory
+
+        return ExStreamMemory(capacity, num_classes, seed=seed)
+    if kind == "ocdm":
+        from .ocdm import OCDMMemory
+
+        return OCDMMemory(capacity, num_classes, rho=ocdm_rho, seed=seed)
+    raise ValueError(f"unknown memory {kind!r}; expected one of {MEMORY_KINDS}")

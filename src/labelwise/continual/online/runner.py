@@ -5,9 +5,10 @@ Protocol
 * The tasks of an :class:`~labelwise.continual.online.OnlineSequence` stream by in order; inside a task the
   images come in a seeded random order, in stream batches of ``stream_batch`` (10) images, and each image is
   seen **once** (one gradient step per stream batch).
-* Methods with a memory (``crs``, ``prs``) draw ``min(|M|, replay_batch)`` stored items (uniformly, without
+* Methods with a memory (``crs``, ``prs``, ``gss``, ``exstream``, ``ocdm``) draw ``min(|M|, replay_batch)`` stored items (uniformly, without
   replacement) and train on stream batch + replay batch in one step; the stream batch is offered to the memory
-  after the step. The memory holds ``memory_size`` (2000) items.
+  after the step. The memory holds ``memory_size`` (2000) items. GSS is offered the per-item loss gradients and
+  ExStream the pooled features of the batch (model in eval mode, after the step; see their modules).
 * ``finetune`` trains on the stream only; ``ewc`` adds the online EWC penalty
   (:class:`~labelwise.continual.online.OnlineEWC`); ``multitask`` is the joint upper bound: the whole stream,
   shuffled i.i.d. across tasks, ``multitask_epochs`` (1) pass(es) with batches of ``stream_batch +
@@ -38,6 +39,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -53,6 +55,8 @@ from torch import nn
 from .ewc import OnlineEWC
 from .memory import create_memory
 from .sequences import GROUP_NAMES, OnlineSequence
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "METHODS",
@@ -72,6 +76,9 @@ METHODS: dict[str, tuple[str | None, bool, bool]] = {
     "ewc": (None, True, False),
     "crs": ("crs", False, False),
     "prs": ("prs", False, False),
+    "gss": ("gss", False, False),
+    "exstream": ("exstream", False, False),
+    "ocdm": ("ocdm", False, False),
     "multitask": (None, False, True),
 }
 HEADS = ("baseline", "ssca")
@@ -90,6 +97,15 @@ class OnlineConfig:
         PRS: 10, 10, 2000.
     q : float
         PRS target-partition power (COCOseq -0.03, NUS-WIDEseq 0.02).
+    prs_eviction : {"argmin", "reference"}
+        PRS eviction rule: the paper's (default) or the published code's
+        (:class:`~labelwise.continual.online.PartitioningReservoir`).
+    gss_samples : int
+        GSS: memory items whose gradients score a new item (10).
+    gss_params : {"all", "head"}
+        GSS: gradients over every trained parameter (paper) or over the last linear layer only (cheaper).
+    ocdm_rho : float
+        OCDM target-distribution power (0: uniform over the seen classes).
     lr, weight_decay, clip_value : float
         Adam learning rate, weight decay, gradient clipping by value (0 disables).
     lambda_ewc, ewc_gamma : float
@@ -112,6 +128,10 @@ class OnlineConfig:
     replay_batch: int = 10
     memory_size: int = 2000
     q: float = -0.03
+    prs_eviction: str = "argmin"
+    gss_samples: int = 10
+    gss_params: str = "all"
+    ocdm_rho: float = 0.0
     lr: float = 1e-3
     weight_decay: float = 0.0
     clip_value: float = 5.0
@@ -140,6 +160,12 @@ class OnlineConfig:
                 raise ValueError(f"online config: {k} must be >= 0, got {getattr(self, k)}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"online config: threshold must be in [0, 1], got {self.threshold}")
+        if self.prs_eviction not in ("argmin", "reference"):
+            raise ValueError(f"online config: prs_eviction must be 'argmin' or 'reference', got {self.prs_eviction!r}")
+        if self.gss_params not in ("all", "head"):
+            raise ValueError(f"online config: gss_params must be 'all' or 'head', got {self.gss_params!r}")
+        if int(self.gss_samples) < 1:
+            raise ValueError(f"online config: gss_samples must be >= 1, got {self.gss_samples}")
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> OnlineConfig:
@@ -176,9 +202,16 @@ def method_label(method: str, head: str) -> str:
     >>> method_label("prs", "ssca"), method_label("finetune", "baseline")
     ('PRS + SSCA', 'Finetune')
     """
-    base = {"finetune": "Finetune", "ewc": "EWC", "crs": "CRS", "prs": "PRS", "multitask": "Multitask"}.get(
-        method, method
-    )
+    base = {
+        "finetune": "Finetune",
+        "ewc": "EWC",
+        "crs": "CRS",
+        "prs": "PRS",
+        "gss": "GSS",
+        "exstream": "ExStream",
+        "ocdm": "OCDM",
+        "multitask": "Multitask",
+    }.get(method, method)
     return f"{base} + SSCA" if head == "ssca" else base
 
 
@@ -292,6 +325,91 @@ def _loss(outputs: dict[str, Any], y: torch.Tensor) -> torch.Tensor:
     return sum(F.binary_cross_entropy_with_logits(lg.float(), y) for lg in logits)
 
 
+def _head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters of the model's last ``nn.Linear`` (the classifier), for ``gss_params="head"``."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("gss_params='head': the model has no nn.Linear layer")
+    return [p for p in linears[-1].parameters() if p.requires_grad]
+
+
+def _per_item_gradients_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+    rows = []
+    for i in range(len(x)):
+        grads = torch.autograd.grad(_loss(model(x[i : i + 1]), y[i : i + 1]), params, allow_unused=True)
+        rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)]))
+    return torch.stack(rows)
+
+
+def _per_item_gradients_vmap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+    from torch.func import functional_call, grad, vmap
+
+    ids = {id(p) for p in params}
+    named = dict(model.named_parameters())
+    trained = {n: p.detach() for n, p in named.items() if id(p) in ids}
+    fixed = {n: p.detach() for n, p in named.items() if id(p) not in ids}
+    fixed.update(dict(model.named_buffers()))
+
+    def loss_one(ps: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        out = functional_call(model, {**fixed, **ps}, (xi.unsqueeze(0),))
+        return _loss(out, yi.unsqueeze(0))
+
+    g = vmap(grad(loss_one), in_dims=(None, 0, 0))(trained, x, y)
+    order = [n for n, p in named.items() if id(p) in ids]
+    return torch.cat([g[n].reshape(len(x), -1) for n in order], dim=1)
+
+
+def _gradient_probe(model: nn.Module, fetch: _Fetcher, params: list[nn.Parameter]) -> Callable[[np.ndarray], np.ndarray]:
+    """Root indices -> per-item gradient of the item's loss over ``params`` (``[k, P]``, model in eval mode).
+
+    Vectorised with ``torch.func.vmap`` when the model allows it, else one backward pass per item (same
+    values)."""
+    state = {"vmap": True}
+
+    def probe(idx: np.ndarray) -> np.ndarray:
+        was = model.training
+        model.eval()
+        try:
+            x, y, kept = fetch(idx)
+            if len(kept) != len(idx):
+                raise ValueError("gss: some memory items could not be loaded")
+            if not len(x):
+                return np.zeros((0, sum(p.numel() for p in params)), np.float32)
+            g = None
+            if state["vmap"]:
+                try:
+                    g = _per_item_gradients_vmap(model, x, y, params)
+                except Exception as exc:  # data-dependent control flow etc.: fall back to the loop
+                    logger.info("gss: per-item gradients without vmap (%s)", exc)
+                    state["vmap"] = False
+            if g is None:
+                g = _per_item_gradients_loop(model, x, y, params)
+            return g.detach().float().cpu().numpy()
+        finally:
+            model.train(was)
+
+    return probe
+
+
+def _feature_probe(model: nn.Module, fetch: _Fetcher) -> Callable[[np.ndarray], np.ndarray]:
+    """Root indices -> the model's pooled ``"features"`` output ``[k, D]`` (eval mode, no gradient)."""
+
+    @torch.no_grad()
+    def probe(idx: np.ndarray) -> np.ndarray:
+        was = model.training
+        model.eval()
+        try:
+            x, _, _ = fetch(idx)
+            out = model(x)
+            if "features" not in out:
+                raise ValueError("exstream: the model returns no 'features'")
+            return out["features"].float().reshape(len(x), -1).cpu().numpy()
+        finally:
+            model.train(was)
+
+    return probe
+
+
 @torch.no_grad()
 def _predict(model: nn.Module, fetch: _Fetcher, idx: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     was = model.training
@@ -328,7 +446,7 @@ def run_online(
     Parameters
     ----------
     seq : OnlineSequence
-    method : {"finetune", "ewc", "crs", "prs", "multitask"}
+    method : {"finetune", "ewc", "crs", "prs", "gss", "exstream", "ocdm", "multitask"}
     head : {"baseline", "ssca"}
     config : OnlineConfig
     seed : int
@@ -359,10 +477,29 @@ def run_online(
         fetch_test = _Fetcher(seq.test, device)
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0x0C1]))
         memory = (
-            create_memory(mem_kind, cfg.memory_size, seq.num_classes, q=cfg.q, seed=seed)
+            create_memory(
+                mem_kind,
+                cfg.memory_size,
+                seq.num_classes,
+                q=cfg.q,
+                seed=seed,
+                eviction=cfg.prs_eviction,
+                gss_samples=cfg.gss_samples,
+                ocdm_rho=cfg.ocdm_rho,
+            )
             if mem_kind
             else None
         )
+        probe_kw: dict[str, Any] = {}
+        if memory is not None and memory.needs == "gradients":
+            params = (
+                _head_parameters(net)
+                if cfg.gss_params == "head"
+                else [p for p in net.parameters() if p.requires_grad]
+            )
+            probe_kw["probe"] = _gradient_probe(net, fetch_train, params)
+        elif memory is not None and memory.needs == "features":
+            probe_kw["probe"] = _feature_probe(net, fetch_train)
         ewc = OnlineEWC(net, lambda_ewc=cfg.lambda_ewc, gamma=cfg.ewc_gamma) if use_ewc else None
         t0 = time.perf_counter()
         steps = 0
@@ -389,7 +526,7 @@ def run_online(
                 opt.step()
                 steps += 1
             if memory is not None:
-                memory.update(kept, fetch_train.targets[kept])
+                memory.update(kept, fetch_train.targets[kept], **probe_kw)
 
         def evaluate(upto: int) -> dict[str, dict[str, float]]:
             idx = np.concatenate(seq.test_tasks[: upto + 1])
