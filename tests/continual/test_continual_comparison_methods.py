@@ -281,3 +281,24 @@ def test_l2p_run_trains_prompts_not_the_vit_and_masks_classes_of_other_tasks():
     assert torch.equal(s1["fc.weight"][other], s0["fc.weight"][other])     # only C^1 rows move in task 1
     assert not torch.equal(s1["fc.weight"][sc.task(1).classes], s0["fc.weight"][sc.task(1).classes])
     assert res.tasks[0]["loss_pull"] > 0
+
+
+# ---------------------------------------------------------------------------------------------- configs
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "continual"
+TINY = ["data.options.n_train=60", "data.options.n_test=40", "data.options.n_val=8", "data.image_size=16",
+        "trainer.max_epochs=1", "trainer.batch_size=16", "continual.plot=false"]
+
+
+@pytest.mark.parametrize("method,model", [("krt", "krt"), ("csc", "ci_gcn"), ("agcn", "agcn"), ("l2p", "l2p")])
+def test_method_config_runs_through_the_cli_runner(method, model, tmp_path):
+    from labelwise.continual.cli import run_from_config
+    from labelwise.continual.config import load_continual_config
+
+    extra = {"krt": ["model.backbone=test_resnet", "model.embed_dim=32", "model.num_heads=4"],
+             "csc": ["model.backbone=test_resnet", "model.embed_dim=32"],
+             "agcn": ["model.backbone=test_resnet", "model.hidden_dim=32"],
+             "l2p": ["model.weights=null", "model.backbone_kwargs.img_size=16", "model.backbone_kwargs.depth=1"]}[method]
+    cfg = load_continual_config(CONFIG_DIR / f"multidigits20_b4c2_{method}.yaml", TINY + extra)
+    assert cfg.strategy.name == method and cfg.run.model.name == model
+    res = run_from_config(cfg, output_dir=tmp_path, progress=False, log=lambda *a: None)
+    assert len(res.tasks) == 9 and (tmp_path / "summary.json").exists()
