@@ -110,11 +110,13 @@ def test_krt_run_freezes_old_class_tokens_and_adapts_the_threshold():
     assert "loss_restore" in res.tasks[1] and "loss_token" in res.tasks[1]
 
 
-def test_krt_needs_the_class_token_model(tmp_path):
+@pytest.mark.parametrize("name,error,model", [("krt", TypeError, "krt"), ("csc", TypeError, "ci_gcn"),
+                                              ("agcn", TypeError, "agcn"), ("l2p", KeyError, "l2p")])
+def test_comparison_methods_name_the_model_they_need(name, error, model):
     train = tiny_images(n=24)
     sc = ClassIncrementalScenario(train, train, base=2, increment=2)
-    with pytest.raises(TypeError, match="model.name: krt"):
-        run_continual(sc, create_strategy("krt"), model_for("finetune"), trainer_options=TRAINER)
+    with pytest.raises(error, match=f"model.name: {model}"):
+        run_continual(sc, create_strategy(name), model_for("finetune"), trainer_options=TRAINER)
 
 
 # ---------------------------------------------------------------------------------------------- CSC
@@ -225,6 +227,10 @@ def test_agcn_run_sets_the_acm_on_the_head_and_keeps_old_blocks():
     assert a1[unseen].sum() == 0 and a1[:, unseen].sum() == 0
     np.testing.assert_allclose(a2, s.acm, atol=1e-6)
     assert "loss_relation" in res.tasks[1] and "loss_kd" in res.tasks[1]
+    restored = create_strategy("agcn")
+    restored.setup(sc)
+    restored.load_state_dict(s.state_dict())                 # checkpoints carry the ACM
+    np.testing.assert_array_equal(restored.acm, s.acm)
 
 
 def test_agcn_relationship_term_is_the_mse_of_old_classifiers():

@@ -109,6 +109,17 @@ class AGCN(Strategy):
         super().setup(scenario, eval_transform=eval_transform)
         self.acm = None
 
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.acm is not None:
+            state["acm"] = np.asarray(self.acm, dtype=np.float64).copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if "acm" in state:
+            self.acm = np.asarray(state["acm"], dtype=np.float64)
+
     def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         past = self.task.past_classes
         if not len(past) or "teacher" not in batch:
