@@ -74,15 +74,17 @@ class CIGCNHead(nn.Module):
         Channels ``D`` of the feature map.
     num_classes : int
         ``C`` graph nodes / outputs.
-    embed_dim : int, default 1024
-        Node width ``E`` (CSC: 1024 for TResNet-M's 2048 channels).
+    embed_dim : int, optional
+        Node width ``E``; default ``D // 2`` (CSC: 1024 for TResNet-M's 2048 channels).
     negative_slope : float, default 0.2
         LeakyReLU slope (CSC's).
     """
 
-    def __init__(self, in_features: int, num_classes: int, *, embed_dim: int = 1024,
+    def __init__(self, in_features: int, num_classes: int, *, embed_dim: int | None = None,
                  negative_slope: float = 0.2) -> None:
         super().__init__()
+        if embed_dim is None:
+            embed_dim = max(1, in_features // 2)
         if embed_dim < 1:
             raise ValueError(f"embed_dim must be >= 1, got {embed_dim}")
         c, e = int(num_classes), int(embed_dim)
