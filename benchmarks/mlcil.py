@@ -3,8 +3,9 @@
 Runs every strategy on MultiDigits-20 {B4-C2} and {B5-C3} (and MultiDigits-80 {B20-C4} with ``--with-md80``)
 for several seeds and prints, as markdown tables (mean +- std over seeds, in %):
 
-* Table 1/2 shape: Joint, Fine-Tuning, LwF, KD, AKD (buffer 0), ER, DER++, PODNet, RebLL (AKD + OR)
-  (buffer k per class): Last mAP / CF1 / OF1, Avg mAP, and the FPR after the last task;
+* Table 1/2 shape: Joint, Fine-Tuning, LwF, KD, the comparison methods AGCN, KRT, CSC and L2P (each on its own
+  model: ``METHOD_MODELS``), AKD (buffer 0), ER, DER++, PODNet, RebLL (AKD + OR) (buffer k per class): Last mAP /
+  CF1 / OF1, Avg mAP, and the FPR after the last task;
 * Table 4 (AKD ablation, first scenario): Fine-Tuning (L_bce), AKD (L_cls), KD (L_bce + L_kd),
   AKD (L_cls + L_akd);
 * Table 5 (OR ablation): AKD, + Replay (L_bce), + OR (L_bce), + OR (L_er);
@@ -43,6 +44,10 @@ MAIN = [
     ("Fine-Tuning", "finetune", {}, "0"),
     ("LwF", "lwf", {}, "0"),
     ("KD", "kd", {}, "0"),
+    ("AGCN", "agcn", {}, "0"),
+    ("KRT", "krt", {}, "0"),
+    ("CSC", "csc", {}, "0"),
+    ("L2P", "l2p", {}, "0"),
     ("RebLL (AKD)", "akd", {}, "0"),
     ("ER", "er", {}, "k/class"),
     ("DER++", "derpp", {}, "k/class"),
@@ -65,6 +70,20 @@ TABLE6 = [
     ("alpha (alpha = 2.0), fixed", "akd", {"decay": "fixed", "alpha": 2.0}),
     ("alpha log|C^{1:t}| (alpha = 1.2)", "akd", {}),
 ]
+
+# the comparison methods run on their own models: (model name, head options); the CNN ones keep the scenario's
+# backbone (name, pretrained, weights), L2P gets a frozen small ViT (the one configs/mlvpt/
+# multidigits80_pretrain_vit.yaml pretrains: pass its checkpoint with --vit-weights).
+METHOD_MODELS = {
+    "krt": ("krt", {}),
+    "csc": ("ci_gcn", {}),
+    "agcn": ("agcn", {}),
+    "l2p": ("l2p", {"backbone": "vit_tiny_patch16_224", "pretrained": False,
+                    "backbone_kwargs": {"patch_size": 8, "embed_dim": 96, "depth": 6, "num_heads": 3}}),
+}
+# KRT's pseudo-label target: labels per image of the dataset (MultiDigits-20: 2.39, MultiDigits-80: see the config)
+KRT_CARDINALITY = {"md20-B4-C2": 2.39, "md20-B5-C3": 2.39}
+_BACKBONE_KEYS = ("backbone", "pretrained", "weights", "weights_strict", "backbone_kwargs")
 
 SCENARIOS = {
     "md20-B4-C2": "multidigits20_b4c2.yaml",
@@ -97,21 +116,41 @@ def build_scenario(config: Path, overrides: list[str]):
     return cfg, sc
 
 
-def run_one(cfg, scenario, name: str, options: dict[str, Any], seed: int, per_class: int) -> dict[str, Any]:
+def build_method_model(cfg, name: str, num_classes: int, *, vit_weights: str | None = None):
+    """The model of a strategy: the scenario's model, or the comparison method's own (``METHOD_MODELS``)."""
+    from labelwise.models import create_model
+    from labelwise.run import build_model
+
+    if name not in METHOD_MODELS:
+        return build_model(cfg.run, num_classes)
+    model_name, head = METHOD_MODELS[name]
+    if model_name == "l2p":
+        options = {**head, "backbone_kwargs": {**head["backbone_kwargs"], "img_size": cfg.run.data.image_size}}
+        if vit_weights:
+            options["weights"] = vit_weights
+    else:
+        options = {k: v for k, v in cfg.run.model.kwargs.items() if k in _BACKBONE_KEYS}
+        options.update(head)
+    return create_model(model_name, num_classes=num_classes, **options)
+
+
+def run_one(cfg, scenario, name: str, options: dict[str, Any], seed: int, per_class: int,
+            *, vit_weights: str | None = None, cardinality: float | None = None) -> dict[str, Any]:
     import torch
 
     from labelwise.continual import run_continual
     from labelwise.continual.strategies import create_strategy
-    from labelwise.run import build_model
 
     torch.manual_seed(seed)
     opts = dict(options)
     strategy_cls_takes_memory = name in ("er", "derpp", "podnet", "rebll")
     if strategy_cls_takes_memory and opts.get("replay", True):
         opts.setdefault("memory_per_class", per_class)
+    if name == "krt" and cardinality is not None:
+        opts.setdefault("pseudo_label_cardinality", cardinality)
     opts["seed"] = seed
     strategy = create_strategy(name, **opts)
-    model = build_model(cfg.run, scenario.num_classes)
+    model = build_method_model(cfg, name, scenario.num_classes, vit_weights=vit_weights)
     trainer_options = cfg.run.trainer.model_dump()
     trainer_options.update(seed=seed, progress=False, save_checkpoints=False, tensorboard=False, report=False)
     t0 = time.perf_counter()
@@ -137,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="extra config overrides, e.g. model.backbone=resnet10t data.image_size=48")
     p.add_argument("--output", default="runs/mlcil", help="directory for results.json and the curves")
+    p.add_argument("--vit-weights", default=None,
+                   help="frozen ViT checkpoint for L2P (configs/mlvpt/multidigits80_pretrain_vit.yaml's best); "
+                        "without it L2P prompts a random frozen ViT")
     args = p.parse_args(argv)
 
     seeds = args.seeds or ([0] if args.quick else [0, 1])
@@ -177,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         results[s] = {}
         for key, (name, opts) in jobs[s].items():
             for seed in seeds:
-                r = run_one(cfg, sc, name, opts, seed, per_class[s])
+                r = run_one(cfg, sc, name, opts, seed, per_class[s], vit_weights=args.vit_weights,
+                            cardinality=KRT_CARDINALITY.get(s))
                 results[s].setdefault(key, []).append(r)
                 done += 1
                 print(f"  [{done}/{total}] {s} {key} seed {seed}: Last mAP {100 * r['last']['mAP']:.1f} "

@@ -47,3 +47,24 @@ class ConstantLogits(nn.Module):
 
 TRAINER = {"max_epochs": 1, "batch_size": 8, "lr": 1e-2, "progress": False, "accelerator": "cpu",
            "tensorboard": False, "save_checkpoints": False, "report": False}
+
+
+# strategies that need their own model (the class-incremental comparison methods): tiny versions for 8x8 images
+MODEL_OF_STRATEGY = {
+    "krt": ("krt", {"backbone": "test_resnet", "embed_dim": 16, "num_heads": 2}),
+    "csc": ("ci_gcn", {"backbone": "test_resnet", "embed_dim": 16}),
+    "agcn": ("agcn", {"backbone": "test_resnet", "hidden_dim": 16, "embedding_dim": 8}),
+    "l2p": ("l2p", {"backbone": "test_vit", "pool_size": 4, "prompt_length": 2, "top_k": 2,
+                    "backbone_kwargs": {"img_size": 8, "patch_size": 4}}),
+}
+
+
+def model_for(strategy: str, num_classes: int = 6) -> nn.Module:
+    """The tiny model a strategy runs on in the tests: its own model for krt/csc/agcn/l2p, TinyNet otherwise."""
+    if strategy not in MODEL_OF_STRATEGY:
+        return TinyNet(num_classes)
+    from labelwise.models import create_model
+
+    torch.manual_seed(0)
+    name, options = MODEL_OF_STRATEGY[strategy]
+    return create_model(name, num_classes=num_classes, **options)

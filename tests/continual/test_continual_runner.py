@@ -13,7 +13,7 @@ from labelwise.continual.strategies import create_strategy, list_strategies
 from labelwise.engine import Callback, Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from continual_helpers import TRAINER, TinyNet, tiny_images  # noqa: E402
+from continual_helpers import TRAINER, TinyNet, model_for, tiny_images  # noqa: E402
 
 
 class Spy(Callback):
@@ -48,7 +48,7 @@ def test_every_strategy_runs_a_scenario(name, tmp_path):
     strategy = create_strategy(name)
     spy = Spy(strategy, joint=name == "joint")
     trainer = Trainer(callbacks=[strategy, spy], **TRAINER)
-    res = run_continual(sc, strategy, TinyNet(6), trainer=trainer, output_dir=tmp_path, threshold=0.5)
+    res = run_continual(sc, strategy, model_for(name), trainer=trainer, output_dir=tmp_path, threshold=0.5)
     assert spy.batches > 0
     assert len(res.tasks) == 3 and all(0 <= r["mAP"] <= 1 for r in res.tasks)
     assert res.summary["last"]["mAP"] == res.tasks[-1]["mAP"]

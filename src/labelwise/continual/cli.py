@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c = subparsers.add_parser(
         "continual", help="run a multi-label class-incremental scenario",
         description="Run a {Bx-Cy} multi-label class-incremental scenario with a strategy (joint, finetune, lwf, "
-                    "kd, er, derpp, podnet, ewc, akd, rebll); evaluates after every task on the seen classes.",
+                    "kd, er, derpp, podnet, ewc, akd, rebll, krt, csc, agcn, l2p); evaluates after every task on the seen classes.",
     )
     c.add_argument("--config", "-c", required=True, help="YAML continual configuration (see configs/continual/)")
     c.add_argument("--strategy", "-s", default=None, help="strategy name (default: strategy.name of the config)")

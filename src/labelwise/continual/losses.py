@@ -47,6 +47,8 @@ __all__ = [
     "temperature_kd",
     "pod_spatial",
     "pod_flat",
+    "max_entropy",
+    "token_distillation",
 ]
 
 
@@ -200,3 +202,57 @@ def pod_flat(features: Tensor, old_features: Tensor) -> Tensor:
     """
     return torch.linalg.vector_norm(F.normalize(features.float(), dim=1) - F.normalize(old_features.float(), dim=1),
                                     dim=1).mean()
+
+
+def max_entropy(logits: Tensor, mask: Tensor | None = None, *, form: str = "partial", eps: float = 1e-5) -> Tensor:
+    """CSC's max-entropy regulariser: the negative entropy of the sigmoid outputs, summed over the ``mask``
+    classes and averaged over samples (adding it to the loss *raises* the entropy, i.e. penalises confident
+    outputs).
+
+    ``form="partial"`` (the public CSC code): ``sum_c p_c log(p_c + eps)`` (``eps = 1e-5``), i.e. ``-sum_c
+    H_c`` with ``H_c = -p_c log p_c``; ``form="binary"``: the full binary entropy,
+    ``sum_c [p log p + (1 - p) log(1 - p)]``. Multiply by ``lambda_entropy`` (CSC: 0.04, the code's
+    ``-beta`` with ``beta = -0.04``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.zeros(2, 3)                        # p = 0.5 everywhere
+    >>> round(float(max_entropy(z)), 4)              # 3 * 0.5 * ln(0.5 + 1e-5)
+    -1.0397
+    >>> round(float(max_entropy(z, form="binary")), 4)   # -3 ln 2
+    -2.0794
+    """
+    if form not in ("partial", "binary"):
+        raise ValueError(f"form must be 'partial' or 'binary', got {form!r}")
+    z = logits.float()
+    p = torch.sigmoid(z)
+    if form == "partial":
+        neg_h = p * torch.log(p + eps)
+    else:
+        neg_h = p * F.logsigmoid(z) + (1 - p) * F.logsigmoid(-z)
+    return _reduce(neg_h, mask, "batchmean")
+
+
+def token_distillation(features: Tensor, old_features: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Cosine distance between the new and the old model's label-specific features (tokens), summed over the
+    ``mask`` classes and averaged over samples: ``mean_b sum_c (1 - cos(f_bc, f_bc^old))``.
+
+    Parameters
+    ----------
+    features, old_features : Tensor [B, C, E]
+    mask : bool Tensor [C] or [B, C], optional
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.randn(2, 3, 4)
+    >>> float(token_distillation(a, 2 * a))
+    0.0
+    >>> round(float(token_distillation(a, -a, torch.tensor([True, False, False]))), 4)
+    2.0
+    """
+    if features.shape != old_features.shape or features.ndim != 3:
+        raise ValueError(f"features must both be [B, C, E], got {tuple(features.shape)} and {tuple(old_features.shape)}")
+    cos = F.cosine_similarity(features.float(), old_features.float().detach(), dim=-1)
+    return _reduce(1 - cos, mask, "batchmean")

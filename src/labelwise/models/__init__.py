@@ -22,6 +22,9 @@ Registered models
     CNN + transformer head with 2-D relative position encoding and label-query decoder (``docs/two_stage.md``).
 ``linear_probe_vit``, ``vpt_shallow``, ``vpt_deep``, ``gvpt``, ``mlvpt``
     Frozen ViT with prompts / group prompts and the group-aware MoE head (``docs/mlvpt.md``).
+``krt``, ``ci_gcn``, ``agcn``, ``l2p``
+    The class-incremental comparison models (``docs/continual.md``): KRT's class-token cross-attention head,
+    CSC's class-incremental GCN head, AGCN's GCN classifier head, and L2P's prompt pool on a frozen ViT.
 
 Image models share the backbone options ``backbone="resnet18"`` (any timm name), ``pretrained=False`` (hub
 download), ``weights=None`` (local ``.safetensors`` / state-dict file, never unpickled), ``weights_strict=True``
@@ -72,7 +75,7 @@ Examples
 torch.Size([1, 20])
 """
 
-from . import gated_prompt_vit, heads, kv_prompt_vit, prompted_vit, tabular  # noqa: F401  (importing registers the heads and models)
+from . import gated_prompt_vit, heads, kv_prompt_vit, prompt_pool, prompted_vit, tabular  # noqa: F401  (importing registers the heads and models)
 from .backbone import Backbone, PretrainedUnavailableError
 from .classifier import ImageClassifier, LogitsOnly
 from .complexity import Complexity, count_flops, count_parameters, model_complexity
@@ -86,6 +89,7 @@ from .heads import (
     TwoStageTransformerHead,
     global_pool,
 )
+from .prompt_pool import L2PClassifier, PromptPool
 from .prompted_vit import PromptedViT
 from .registry import (
     HEADS,
@@ -120,6 +124,8 @@ __all__ = [
     "TwoStageTransformerHead",
     "GroupMoEHead",
     "PromptedViT",
+    "PromptPool",
+    "L2PClassifier",
     "GlobalPool",
     "global_pool",
     "MLP",

@@ -315,18 +315,31 @@ class PromptedViT(nn.Module):
         prompts = nn.functional.dropout(self.prompts[i], self.prompt_dropout, self.training)
         return prompts.unsqueeze(0).expand(batch, -1, -1)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, prompts: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Token outputs after the final norm: ``"prefix"`` ``[B, n_prefix, D]``, ``"prompts"`` ``[B, P, D]``,
-        ``"patches"`` ``[B, N, D]``."""
+        ``"patches"`` ``[B, N, D]``.
+
+        ``prompts`` (``[B, P, D]``, only for an encoder built with ``num_prompts=0``) are per-sample prompts
+        chosen outside (L2P's prompt pool): they enter the first block (shallow, no mask) and flow through.
+        """
         vit, n_pre, p = self.model, self.num_prefix_tokens, self.num_prompts
         tokens = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x))))
         b = tokens.shape[0]
         num_patches = tokens.shape[1] - n_pre
-        mask = self.attention_mask(num_patches, tokens.device)
-        if p:
+        if prompts is not None:
+            if p:
+                raise ValueError("per-sample prompts need a PromptedViT built with num_prompts=0")
+            if prompts.ndim != 3 or prompts.shape[0] != b or prompts.shape[2] != self.embed_dim:
+                raise ValueError(f"prompts must be [B={b}, P, D={self.embed_dim}], got {tuple(prompts.shape)}")
+            p = prompts.shape[1]
+            tokens = torch.cat([tokens[:, :n_pre], prompts.to(tokens.dtype), tokens[:, n_pre:]], dim=1)
+            mask = None
+        else:
+            mask = self.attention_mask(num_patches, tokens.device)
+        if self.num_prompts:
             tokens = torch.cat([tokens[:, :n_pre], self._layer_prompts(0, b).to(tokens.dtype), tokens[:, n_pre:]], dim=1)
         for i, block in enumerate(vit.blocks):
-            if p and self.deep and i > 0:
+            if self.num_prompts and self.deep and i > 0:
                 tokens = torch.cat(
                     [tokens[:, :n_pre], self._layer_prompts(i, b).to(tokens.dtype), tokens[:, n_pre + p:]], dim=1
                 )

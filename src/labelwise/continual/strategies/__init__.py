@@ -13,22 +13,30 @@ podnet      PODNet: POD-spatial / POD-flat distillation + replay
 ewc         online EWC
 akd         RebLL's AKD (L_cls + L_akd), no memory
 rebll       RebLL: AKD + online relabeling + L_er
+krt         KRT: old-class pseudo-labels + frozen class tokens + token distillation (model krt)
+csc         CSC: class-incremental GCN graph + KD + max-entropy (model ci_gcn)
+agcn        AGCN: augmented correlation matrix + GCN classifiers + KD + relation loss (model agcn)
+l2p         L2P: prompt pool on a frozen ViT + key-query surrogate loss (model l2p)
 ==========  ===============================================================================
 
 Examples
 --------
 >>> from labelwise.continual.strategies import list_strategies
 >>> list_strategies()
-['akd', 'derpp', 'er', 'ewc', 'finetune', 'joint', 'kd', 'lwf', 'podnet', 'rebll']
+['agcn', 'akd', 'csc', 'derpp', 'er', 'ewc', 'finetune', 'joint', 'kd', 'krt', 'l2p', 'lwf', 'podnet', 'rebll']
 """
 
 from . import _register_all  # noqa: F401
+from .agcn import AGCN
 from .base import STRATEGIES, Strategy, TaskCriterion, create_strategy, list_strategies, register_strategy
+from .csc import CSC
 from .derpp import DERpp
 from .er import ER
 from .ewc import EWC
 from .finetune import FineTune
 from .joint import Joint
+from .krt import KRT
+from .l2p import L2P
 from .lwf import LwF
 from .podnet import PODNet
 from .rebll import AKD, KD, RebLL
@@ -50,4 +58,8 @@ __all__ = [
     "EWC",
     "AKD",
     "RebLL",
+    "KRT",
+    "CSC",
+    "AGCN",
+    "L2P",
 ]

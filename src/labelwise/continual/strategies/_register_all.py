@@ -1,3 +1,3 @@
 """Import every strategy module so that each registers itself."""
 
-from . import derpp, er, ewc, finetune, joint, lwf, podnet, rebll  # noqa: F401
+from . import agcn, csc, derpp, er, ewc, finetune, joint, krt, l2p, lwf, podnet, rebll  # noqa: F401

@@ -10,7 +10,10 @@ Examples
 True
 """
 
+from .ci_gcn import CIGCNHead
+from .class_tokens import ClassTokenAttentionHead
 from .cosine import CosineHead, CosineLinear
+from .gcn_classifier import GCNClassifierHead
 from .group_moe import GroupMoEHead
 from .linear import LinearHead
 from .pooling import POOLINGS, GlobalPool, global_pool, pooled_dim
@@ -26,6 +29,9 @@ __all__ = [
     "TwoStageTransformerHead",
     "LabelwiseLinear",
     "GroupMoEHead",
+    "ClassTokenAttentionHead",
+    "CIGCNHead",
+    "GCNClassifierHead",
     "GlobalPool",
     "global_pool",
     "pooled_dim",
