@@ -397,13 +397,16 @@ _RUN_DIR_ENV = "LABELWISE_RUN_DIR"
 
 def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, evaluate_test: bool,
            callbacks: Iterable[Any], say: Callable[[str], None], t0: float) -> dict[str, Any]:
-    from .engine import Trainer
+    from .engine import Trainer, seed_everything
     from .engine.checkpoint import load_checkpoint
 
     if resume is None and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise FileExistsError(
             f"{run_dir} already holds a run (checkpoints/); choose another --output or continue it with --resume {run_dir}"
         )
+    # Seed before anything random is created (validation carve-out, transforms, model initialisation);
+    # Trainer.fit seeds again with the same seed before the first batch is drawn.
+    seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)
     say(f"loading data {cfg.data.name!r}")
     data = build_datasets(cfg)
     kwargs = _model_kwargs_for(cfg, data.train)

@@ -54,6 +54,7 @@ def run_from_config(cfg: Any, *, output_dir: str | Path | None = None, progress:
     """Build data, scenario, model and strategy from a :class:`ContinualConfig` and run it."""
     import yaml
 
+    from labelwise.engine import seed_everything
     from labelwise.run import build_datasets, build_model
 
     from .runner import run_continual
@@ -61,6 +62,7 @@ def run_from_config(cfg: Any, *, output_dir: str | Path | None = None, progress:
     from .strategies import create_strategy
 
     run = cfg.run
+    seed_everything(run.trainer.seed, deterministic=run.trainer.deterministic)  # before data, scenario, model
     data = build_datasets(run, splits=("train", "test"))
     if data.test is None:
         raise ValueError("a continual run needs a test split (data.test_split)")
