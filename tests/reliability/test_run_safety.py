@@ -389,11 +389,11 @@ def test_two_process_ddp_runs_agree(cache, tmp_path):
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
         cmd = [sys.executable, "-m", "labelwise.cli", *argv(cache, run, "trainer.devices=2", "trainer.strategy=ddp",
-                                                           "trainer.max_epochs=2", "trainer.tensorboard=false")]
+                                                           "trainer.tensorboard=false")]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
         assert not (run / LOCK_NAME).exists()
-    assert [r["epoch"] for r in metrics_without_time(runs[0])] == ["1", "2"]
+    assert [r["epoch"] for r in metrics_without_time(runs[0])] == ["1"]
     assert metrics_without_time(runs[0]) == metrics_without_time(runs[1])
     for name in CHECKPOINT_FILES:
         assert sha256(runs[0] / "checkpoints" / name) == sha256(runs[1] / "checkpoints" / name), name
