@@ -69,9 +69,10 @@ Safety
 While ``fit`` runs, rank 0 holds the run-directory lock (:mod:`labelwise.engine.run_lock`) and sweeps the
 temporary files an interrupted earlier run left behind. A non-finite training loss stops the run with a
 :class:`NonFiniteLossError` naming the epoch, step and learning rate, before anything is evaluated or saved,
-so the last checkpoint on disk is the last good one. The check reads the loss every step on CPU and every
-``log_every_n_steps`` steps (and before every checkpoint) on accelerators, so it costs no extra device
-synchronisation per step. A checkpoint that cannot be written (disk full) raises
+so the last checkpoint on disk is the last good one. The check reads the loss every step in a single CPU
+process and every ``log_every_n_steps`` steps (and before every checkpoint and evaluation) otherwise, so it
+adds no device synchronisation per step. It is off with ``precision="16-mixed"``, whose gradient scaler
+skips the steps with non-finite values by design. A checkpoint that cannot be written (disk full) raises
 :class:`~labelwise.engine.checkpoint.CheckpointWriteError` and leaves the previous one intact.
 
 EMA
@@ -577,10 +578,11 @@ class Trainer:
             if extra is not None:
                 loss = loss + extra
                 logged = logged + extra.detach() / world
-        self._step_losses.append(loss.detach().float().reshape(()))
-        self._step_records.append((self.epoch, self.step_in_epoch, self.global_step + 1, self.current_lr()))
-        if (fabric.device.type == "cpu" and world == 1) or (self.global_step + 1) % cfg.log_every_n_steps == 0:
-            self._check_finite()  # free on one CPU process; elsewhere every log_every_n_steps (one sync)
+        if cfg.precision != "16-mixed":  # the fp16 grad scaler skips non-finite steps by design
+            self._step_losses.append(loss.detach().float().reshape(()))
+            self._step_records.append((self.epoch, self.step_in_epoch, self.global_step + 1, self.current_lr()))
+            if (fabric.device.type == "cpu" and world == 1) or (self.global_step + 1) % cfg.log_every_n_steps == 0:
+                self._check_finite()  # free on one CPU process; elsewhere every log_every_n_steps (one sync)
         fabric.backward(loss)
         if cfg.grad_clip_norm is not None or cfg.grad_clip_value is not None:
             try:
