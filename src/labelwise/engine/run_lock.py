@@ -66,7 +66,12 @@ def is_writer_process() -> bool:
     Examples
     --------
     >>> import os
-    >>> is_writer_process() if "RANK" not in os.environ else True
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"RANK": "1"}):
+    ...     is_writer_process()
+    False
+    >>> with mock.patch.dict(os.environ, {"RANK": "0"}):
+    ...     is_writer_process()
     True
     """
     env = os.environ
