@@ -439,7 +439,7 @@ def prepare_output_dir(run_dir: str | os.PathLike, *, overwrite: bool = False,
     """Check that a new run may write into ``run_dir``; with ``overwrite``, clear a previous run there.
 
     An empty or missing directory is fine. A directory holding a previous labelwise run (``config.yaml`` with
-    ``metrics.csv`` or ``checkpoints/``) or other files is refused unless ``overwrite`` is true; then the
+    any other of :data:`RUN_FILES`) or other files is refused unless ``overwrite`` is true; then the
     previous run's files (:data:`RUN_FILES`) are removed, while files of a directory that is not a run are
     only overwritten when a run file has their name. The run lock and temporary files do not count.
 
@@ -472,7 +472,7 @@ def prepare_output_dir(run_dir: str | os.PathLike, *, overwrite: bool = False,
                      (p.name.startswith(".") and p.name.endswith(".tmp")))
     if not entries:
         return
-    is_run = (d / "config.yaml").is_file() and ((d / "metrics.csv").is_file() or (d / "checkpoints").is_dir())
+    is_run = (d / "config.yaml").is_file() and any((d / name).exists() for name in RUN_FILES if name != "config.yaml")
     shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
     if not overwrite:
         if is_run:
