@@ -45,7 +45,7 @@ from labelwise.analysis.angles import (
     plot_angle_distributions,
 )
 from labelwise.config import load_config
-from labelwise.engine import Trainer
+from labelwise.engine import Trainer, seed_everything
 from labelwise.run import build_datasets, build_loss, build_model
 
 MODELS = {
@@ -103,6 +103,7 @@ def run_config(dataset: str, model: dict[str, Any], seed: int, p: dict[str, Any]
 
 def train_one(cfg: Any, data: Any) -> tuple[dict[str, float], Any, torch.nn.Module]:
     """Train, then evaluate the final model on the test split: (metrics and angle summary, angles, model)."""
+    seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)  # model initialisation
     model = build_model(cfg, len(data.class_names))
     trainer = Trainer(cfg.trainer)
     trainer.fit(model, build_loss(cfg), data.train, data.val)

@@ -142,6 +142,7 @@ def pretrain(args: argparse.Namespace, vit_kw: dict[str, Any]) -> Path:
         return best
     train, test = load_splits("multidigits80", args.source_options, args, vit_kw["img_size"],
                               n_train=args.pretrain_n_train)
+    torch.manual_seed(0)  # model initialisation (the trainer's seed is 0 too)
     model = create_model("linear_probe_vit", num_classes=train.num_classes if hasattr(train, "num_classes")
                          else train.targets.shape[1], train_backbone=True, backbone=VIT, backbone_kwargs=vit_kw)
     t0 = time.time()

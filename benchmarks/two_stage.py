@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from labelwise.config import load_config
-from labelwise.engine import Trainer
+from labelwise.engine import Trainer, seed_everything
 from labelwise.run import build_datasets, build_loss, build_model
 
 try:  # the head registers itself on import (until labelwise.models.heads imports it)
@@ -178,7 +178,7 @@ def run_config(dataset: str, setting: Setting, seed: int, p: dict[str, Any], lr:
 
 
 def train_one(cfg: Any, data: Any) -> float:
-    torch.manual_seed(cfg.trainer.seed)  # model initialisation
+    seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)  # model initialisation
     model = build_model(cfg, len(data.class_names))
     trainer = Trainer(cfg.trainer)
     trainer.fit(model, build_loss(cfg), data.train, data.val)

@@ -2,7 +2,7 @@
 
 ::
 
-    labelwise train --config configs/quickstart.yaml [dotted.key=value ...] [--output DIR] [--resume PATH]
+    labelwise train --config configs/quickstart.yaml [dotted.key=value ...] [--output DIR] [--resume PATH] [--overwrite]
     labelwise evaluate --checkpoint RUN_OR_CKPT [--split test] [data.key=value ...] [--json FILE]
     labelwise predict --checkpoint RUN_OR_CKPT INPUT... [--output preds.csv|preds.json]
                       [--threshold T | --per-class-thresholds] [--batch-size N]
@@ -80,7 +80,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.no_progress:
         cfg = cfg.model_copy(update={"trainer": cfg.trainer.model_copy(update={"progress": False})})
     summary = train_from_config(cfg, output_dir=args.output, resume=args.resume, evaluate_test=not args.no_test,
-                                log=lambda m: _err(f"[labelwise] {m}") if _is_rank_zero() else None)
+                                overwrite=args.overwrite, log=lambda m: _err(f"[labelwise] {m}") if _is_rank_zero() else None)
     if not _is_rank_zero():
         return 0
     monitor = summary.get("monitor", cfg.trainer.monitor)
@@ -248,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides of config keys (YAML values)")
     t.add_argument("--output", "-o", default=None, help="run directory (default: output_dir, else runs/<name>-<time>)")
     t.add_argument("--resume", default=None, metavar="PATH", help="continue from a 'last' checkpoint or run directory")
+    t.add_argument("--overwrite", action="store_true",
+                   help="allow a non-empty --output: replace the run there (or write into a directory that is not a run)")
     t.add_argument("--no-test", action="store_true", help="skip the test-split evaluation after training")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)

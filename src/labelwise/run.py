@@ -8,6 +8,11 @@ both are usable directly from Python::
     summary = train_from_config(load_config("configs/quickstart.yaml", ["trainer.max_epochs=2"]))
     summary["test_metrics"]["mAP"], summary["output_dir"]
 
+Run directories are protected: the run holds ``.labelwise.lock`` for its whole life (a second run writing into
+the same directory is refused, naming the holder; see :mod:`labelwise.engine.run_lock`), and a new run refuses
+a non-empty directory (a previous run, or files that are not a run) unless ``overwrite=True``
+(``labelwise train --overwrite``); continuing a run with ``resume`` writes into its own directory.
+
 What a run directory holds after :func:`train_from_config`::
 
     config.yaml               the resolved configuration (load it again with load_config)
@@ -42,6 +47,7 @@ __all__ = [
     "build_loss",
     "data_loss_options",
     "train_from_config",
+    "prepare_output_dir",
     "evaluate_checkpoint",
     "load_model",
     "format_metrics",
@@ -353,6 +359,7 @@ def train_from_config(
     evaluate_test: bool = True,
     callbacks: Iterable[Any] = (),
     log: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train the run described by ``cfg``, then evaluate the best checkpoint on the test split.
 
@@ -372,6 +379,25 @@ def train_from_config(
         Extra trainer hooks.
     log : callable, optional
         Receives one-line progress messages (the CLI prints them).
+    overwrite : bool
+        Allow a new run (no ``resume``) in a non-empty directory. A previous labelwise run there is replaced
+        (its ``config.yaml``, ``metrics.csv``, ``test_metrics.json``, ``checkpoints/``, ``tb/`` and
+        ``report/`` are removed first); in a directory that is not a run, files with those names are
+        overwritten and other files are left alone. False (default): such a directory is refused with a
+        ``FileExistsError``.
+
+    Raises
+    ------
+    labelwise.engine.RunLockedError
+        Another live run holds the run directory (the message names its pid, host and command).
+    FileExistsError
+        The run directory is not empty and neither ``resume`` nor ``overwrite`` was given.
+    FileNotFoundError
+        ``resume`` names no checkpoint or run directory.
+    labelwise.engine.CheckpointWriteError
+        A checkpoint could not be written (disk full...); the previous ``last`` checkpoint is intact.
+    labelwise.engine.NonFiniteLossError
+        The training loss became NaN/inf; the message names the epoch, step and learning rate.
 
     Returns
     -------
@@ -388,18 +414,95 @@ def train_from_config(
     >>> round(summary["test_metrics"]["mAP"], 3)                                # doctest: +SKIP
     0.9
     """
+    from .engine.checkpoint import check_checkpoint_exists
+    from .engine.run_lock import RunLock, is_writer_process
+
     t0 = time.perf_counter()
     say = log or (lambda msg: None)
+    if resume is not None:
+        check_checkpoint_exists(resume)  # before a run directory is chosen or created
     run_dir = _run_dir_for(cfg, output_dir, resume)
     # DDP re-launches this command for the other ranks: they must use the same (timestamped) run dir.
     inherited = os.environ.get(_RUN_DIR_ENV)
     if inherited and output_dir is None and not cfg.output_dir and resume is None:
         run_dir = Path(inherited)
     os.environ[_RUN_DIR_ENV] = str(run_dir)
+    lock = None
     try:
+        if is_writer_process():  # the other ranks of a distributed run do not write
+            lock = RunLock(run_dir).acquire()
+            if resume is None:
+                prepare_output_dir(run_dir, overwrite=overwrite, log=say)
         return _train(cfg, run_dir, resume=resume, evaluate_test=evaluate_test, callbacks=callbacks, say=say, t0=t0)
     finally:
+        if lock is not None:
+            lock.release()
         os.environ.pop(_RUN_DIR_ENV, None)
+
+
+#: What a labelwise run writes into its directory (``overwrite`` replaces these in a previous run).
+RUN_FILES = ("config.yaml", "metrics.csv", "test_metrics.json", "checkpoints", "tb", "report")
+
+
+def prepare_output_dir(run_dir: str | os.PathLike, *, overwrite: bool = False,
+                       log: Callable[[str], None] | None = None) -> None:
+    """Check that a new run may write into ``run_dir``; with ``overwrite``, clear a previous run there.
+
+    An empty or missing directory is fine. A directory holding a previous labelwise run (``config.yaml`` with
+    any other of :data:`RUN_FILES`) or other files is refused unless ``overwrite`` is true; then the
+    previous run's files (:data:`RUN_FILES`) are removed, while files of a directory that is not a run are
+    only overwritten when a run file has their name. The run lock and temporary files do not count.
+
+    Raises
+    ------
+    FileExistsError
+        The directory is not empty and ``overwrite`` is false (the message lists what it holds).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "metrics.csv").write_text("mine")
+    >>> prepare_output_dir(d)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ... is not empty and is not a labelwise run (it holds metrics.csv); ...
+    >>> prepare_output_dir(d, overwrite=True); (d / "metrics.csv").read_text()   # kept until the run writes
+    'mine'
+    """
+    import shutil
+
+    from .engine.run_lock import LOCK_NAME
+
+    d = Path(run_dir)
+    if not d.is_dir():
+        if d.exists():
+            raise FileExistsError(f"run directory {d} exists and is not a directory; choose another --output")
+        return
+    entries = sorted(p.name for p in d.iterdir() if p.name != LOCK_NAME and not
+                     (p.name.startswith(".") and p.name.endswith(".tmp")))
+    if not entries:
+        return
+    is_run = (d / "config.yaml").is_file() and any((d / name).exists() for name in RUN_FILES if name != "config.yaml")
+    shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
+    if not overwrite:
+        if is_run:
+            raise FileExistsError(
+                f"{d} already holds a labelwise run ({shown}); continue it with --resume {d}, replace it with "
+                "--overwrite, or choose another --output"
+            )
+        raise FileExistsError(
+            f"{d} is not empty and is not a labelwise run (it holds {shown}); choose a new or empty --output, "
+            "or pass --overwrite to write into it anyway"
+        )
+    if is_run:
+        for name in RUN_FILES:
+            p = d / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+        if log is not None:
+            log(f"--overwrite: removed the previous run's files from {d}")
 
 
 _RUN_DIR_ENV = "LABELWISE_RUN_DIR"
@@ -407,13 +510,12 @@ _RUN_DIR_ENV = "LABELWISE_RUN_DIR"
 
 def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, evaluate_test: bool,
            callbacks: Iterable[Any], say: Callable[[str], None], t0: float) -> dict[str, Any]:
-    from .engine import Trainer
+    from .engine import Trainer, seed_everything
     from .engine.checkpoint import load_checkpoint
 
-    if resume is None and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
-        raise FileExistsError(
-            f"{run_dir} already holds a run (checkpoints/); choose another --output or continue it with --resume {run_dir}"
-        )
+    # Seed before anything random is created (validation carve-out, transforms, model initialisation);
+    # Trainer.fit seeds again with the same seed before the first batch is drawn.
+    seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)
     say(f"loading data {cfg.data.name!r}")
     data = build_datasets(cfg)
     kwargs = _model_kwargs_for(cfg, data.train)

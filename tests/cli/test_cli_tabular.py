@@ -43,7 +43,7 @@ def test_train_writes_run_directory(tabular_run, capsys):
                 "report/learning_curves.png"):
         assert (run / rel).is_file(), rel
     rows = list(csv.DictReader(open(run / "metrics.csv")))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # epochs are numbered from 1
     sidecar = json.loads((run / "checkpoints" / "best.json").read_text())
     assert sidecar["class_names"] == ["lab0", "lab1", "lab2"]
     assert sidecar["run_config"]["model"]["in_features"] == 6  # filled in from the data, so it can be rebuilt
@@ -84,7 +84,7 @@ def test_resume_continues_metrics(toy_mulan, tmp_path):
     assert main(["train", "--config", str(cfg), "-o", str(run)]) == 2
     assert main(["train", "--config", str(cfg), "--resume", str(run), "trainer.max_epochs=2", "--no-test"]) == 0
     rows = list(csv.DictReader(open(run / "metrics.csv")))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
 
 
 def test_export_tabular_onnx(tabular_run, tmp_path, capsys):

@@ -51,7 +51,7 @@ def test_fit_writes_the_run_directory(tmp_path):
     trainer = Trainer(**{**BASE, "tensorboard": True}, max_epochs=2, batch_size=16, lr=0.05, output_dir=tmp_path,
                       run_config={"model": {"name": "tiny"}}, tune_thresholds=True)
     summary = trainer.fit(_model(), BCELoss(), train, val)
-    assert summary["epochs"] == 2 and summary["global_step"] == 6 and summary["best_epoch"] in (0, 1)
+    assert summary["epochs"] == 2 and summary["global_step"] == 6 and summary["best_epoch"] in (1, 2)  # 1-based
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     header = lines[0].split(",")
     assert len(lines) == 3
@@ -213,7 +213,7 @@ def test_early_stopping_and_monitor_errors():
     ds = make_dataset(n=20)
     t = Trainer(**BASE, max_epochs=10, batch_size=10, early_stopping_patience=2, evaluator=ConstantEvaluator)
     s = t.fit(TinyNet(), MaskedBCE(), ds, ds)
-    assert s["stopped_early"] and s["epochs"] == 3 and s["best_epoch"] == 0
+    assert s["stopped_early"] and s["epochs"] == 3 and s["best_epoch"] == 1
     with pytest.raises(KeyError, match="'nope'.*available: mAP"):
         Trainer(**BASE, max_epochs=1, monitor="nope", evaluator=ConstantEvaluator).fit(TinyNet(), MaskedBCE(), ds, ds)
 
@@ -292,8 +292,8 @@ def test_callback_order_and_extra_loss(tmp_path):
     t = Trainer(**BASE, max_epochs=2, batch_size=10, lr=1e-12, callbacks=[rec], output_dir=tmp_path / "a")
     t.fit(_model(), MaskedBCE(), ds)
     t.end_task(0)
-    assert rec.calls == ["fit_start", "epoch_start0", "before", "after", "before", "after", "epoch_end0:0",
-                         "epoch_start1", "before", "after", "before", "after", "epoch_end1:1", "fit_end", "task0"]
+    assert rec.calls == ["fit_start", "epoch_start0", "before", "after", "before", "after", "epoch_end0:1",
+                         "epoch_start1", "before", "after", "before", "after", "epoch_end1:2", "fit_end", "task0"]
     t2 = Trainer(**BASE, max_epochs=2, batch_size=10, lr=1e-12, output_dir=tmp_path / "b")
     t2.fit(_model(), MaskedBCE(), ds)
     loss_a = [float(r.split(",")[2]) for r in (tmp_path / "a" / "metrics.csv").read_text().splitlines()[1:]]

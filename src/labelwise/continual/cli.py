@@ -54,6 +54,8 @@ def run_from_config(cfg: Any, *, output_dir: str | Path | None = None, progress:
     """Build data, scenario, model and strategy from a :class:`ContinualConfig` and run it."""
     import yaml
 
+    from labelwise.engine import RunLock, seed_everything
+    from labelwise.engine.run_lock import is_writer_process
     from labelwise.run import build_datasets, build_model
 
     from .runner import run_continual
@@ -61,6 +63,7 @@ def run_from_config(cfg: Any, *, output_dir: str | Path | None = None, progress:
     from .strategies import create_strategy
 
     run = cfg.run
+    seed_everything(run.trainer.seed, deterministic=run.trainer.deterministic)  # before data, scenario, model
     data = build_datasets(run, splits=("train", "test"))
     if data.test is None:
         raise ValueError("a continual run needs a test split (data.test_split)")
@@ -76,16 +79,21 @@ def run_from_config(cfg: Any, *, output_dir: str | Path | None = None, progress:
             stem = run.name or f"{run.data.name}-{cont.scenario}"
             output_dir = Path("runs") / f"{stem}-{cfg.strategy.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    resolved = cfg.to_dict()
-    (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    options = run.trainer.model_dump()
-    options["progress"] = bool(options.get("progress", True) and progress)
-    if log is not None:
-        log(f"{scenario!r}: {', '.join('/'.join(scenario.task_class_names(t)) for t in range(scenario.num_tasks))}")
-    return run_continual(scenario, strategy, model, trainer_options=options, base_lr=cont.base_lr, output_dir=out,
-                         threshold=cont.threshold, ap_method=cont.ap_method, run_config=resolved, plot=cont.plot,
-                         log=log)
+    # one writer per run directory for the whole scenario (the trainer locks each task_<t>/ as well)
+    lock = RunLock(out).acquire() if is_writer_process() else None
+    try:
+        resolved = cfg.to_dict()
+        (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        options = run.trainer.model_dump()
+        options["progress"] = bool(options.get("progress", True) and progress)
+        if log is not None:
+            log(f"{scenario!r}: {', '.join('/'.join(scenario.task_class_names(t)) for t in range(scenario.num_tasks))}")
+        return run_continual(scenario, strategy, model, trainer_options=options, base_lr=cont.base_lr,
+                             output_dir=out, threshold=cont.threshold, ap_method=cont.ap_method, run_config=resolved,
+                             plot=cont.plot, log=log)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def main(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from .callbacks import Callback
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
+    CheckpointWriteError,
     load_checkpoint,
     load_safetensors,
     resolve_checkpoint_path,
@@ -13,6 +14,7 @@ from .checkpoint import (
 from .config import TrainerConfig
 from .ema import ModelEMA
 from .optim import build_optimizer, build_scheduler, param_groups
+from .run_lock import RunLock, RunLockedError
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
 from .trainer import Predictions, Trainer, seed_everything
 
@@ -20,10 +22,13 @@ __all__ = [
     "Callback",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointWriteError",
     "EvalShardSampler",
     "ModelEMA",
     "Predictions",
     "RandomBatchSampler",
+    "RunLock",
+    "RunLockedError",
     "ShardedBatchSampler",
     "Trainer",
     "TrainerConfig",

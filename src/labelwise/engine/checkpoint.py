@@ -12,13 +12,20 @@ A checkpoint named ``<name>`` in a directory is three files:
 ``<name>.json``
     The sidecar: format version, ``run_config`` (the resolved recipe, stored verbatim), ``class_names``,
     ``thresholds`` (global and per class), ``metrics``, and the resume state with every tensor replaced by
-    ``{"__tensor__": key}`` (see :func:`encode_state`), plus the sha256 of both safetensors files.
+    ``{"__tensor__": key}`` (see :func:`encode_state`), plus the sha256 of both safetensors files. The
+    sidecar does not name its sibling files: they are found from its own name, so a checkpoint can be
+    renamed (``best.*`` -> ``epoch7.*``, all files of the pair together).
 
 Writing is crash-safe: every file is written under a temporary name, flushed and ``fsync``-ed; the new
 sidecar is committed by renaming it to ``<name>.json.new`` (the journal) before the files are moved into
 place with ``os.replace`` and the directory is ``fsync``-ed. A process killed at any moment leaves either
 the previous checkpoint or the new one: :func:`load_checkpoint` (and the next save) rolls an interrupted
 commit forward from the journal, whose sha256 sums prove which files are complete.
+
+A write that fails (disk full, quota, permissions) raises :class:`CheckpointWriteError` (an ``OSError``)
+after removing the partial ``*.new`` and temporary files; the previous checkpoint of that name stays
+valid and loadable. :func:`sweep_temporary_files` removes the temporary files a killed process left behind.
+Files are created with the permissions of the process umask (``0o666 & ~umask``), like ``open()``.
 
 Loading only ever parses safetensors and JSON. A pickle file (``torch.save`` output, renamed or not) is
 refused with an error naming the file, without executing any of it; so is a file whose sha256 differs from
@@ -38,10 +45,12 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,23 +64,43 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointWriteError",
     "save_checkpoint",
     "load_checkpoint",
     "load_safetensors",
     "resolve_checkpoint_path",
+    "check_checkpoint_exists",
     "encode_state",
     "decode_state",
     "atomic_write_bytes",
     "atomic_write_text",
+    "sweep_temporary_files",
 ]
 
 FORMAT_NAME = "labelwise-checkpoint"
+_TMP_SUFFIX = ".tmp"
+_TMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp(prefix=".<name>.", suffix=".tmp")
 FORMAT_VERSION = 1
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar")
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, not in the labelwise format, corrupt, or (refused) a pickle."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint (or another run file) could not be written: disk full, quota, permissions.
+
+    The partial files were removed and the previous checkpoint of that name is intact. ``errno`` is the one
+    of the underlying ``OSError`` (``errno.ENOSPC`` for a full disk); ``str(exc)`` is a one-line message.
+    """
+
+    def __init__(self, errno_: int | None, message: str) -> None:
+        super().__init__(errno_, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass
@@ -111,11 +140,30 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the platform allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)  # pragma: no cover - not Linux: the usual get-by-setting dance
+    os.umask(old)
+    return old
+
+
 def _write_synced(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, fsync it and rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to a temporary file next to ``path``, fsync it and rename it to ``path``.
+
+    The file gets the mode ``open()`` would give it (``0o666 & ~umask``), not ``mkstemp``'s 0600.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -139,8 +187,59 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_synced(path, data)
+    try:
+        _write_synced(path, data)
+    except OSError as exc:
+        raise _write_error(exc, path, len(data)) from exc
     _fsync_dir(path.parent)
+
+
+def _write_error(exc: OSError, path: Path, size: int, *, what: str | None = None, kept: str = "") -> OSError:
+    if isinstance(exc, CheckpointWriteError):
+        return exc
+    reason = exc.strerror or str(exc)
+    msg = f"could not write {what or path} ({reason}; {size / 1e6:.1f} MB to write)"
+    if kept:
+        msg += f"; {kept}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        msg += f"; free space on the file system of {path.parent} and run again"
+    return CheckpointWriteError(exc.errno, msg)
+
+
+def sweep_temporary_files(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files an interrupted write left in ``directory`` (not recursive).
+
+    These are the ``.<name>.<random>.tmp`` files of :func:`atomic_write_bytes` and checkpoint writes, and
+    the ``*.new`` files of a checkpoint commit that never reached its journal (a complete journalled commit
+    is rolled forward instead). Only call it when no other process writes into ``directory`` (the trainer
+    calls it while holding the run lock).
+
+    Returns
+    -------
+    list of Path
+        The removed files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / ".last.safetensors.new.k2j3x_9q.tmp").write_bytes(b"x")
+    >>> [p.name for p in sweep_temporary_files(d)], sorted(p.name for p in d.iterdir())
+    (['.last.safetensors.new.k2j3x_9q.tmp'], [])
+    """
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    prefixes = set()
+    for p in directory.iterdir():
+        if _TMP_NAME.match(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+        elif p.name.endswith(".json.new") or p.name.endswith(".safetensors.new"):
+            prefixes.add(_prefix(p.with_name(p.name[: -len(".new")])))
+    for prefix in sorted(prefixes):
+        removed.extend(_recover(prefix))
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -317,23 +416,32 @@ def save_checkpoint(
     for reserved in ("format", "format_version", "files", "state"):
         meta.pop(reserved, None)
     sidecar.update(meta)
-    sidecar["files"] = {"weights": files["weights"].name, "weights_sha256": _sha256(weights_bytes)}
+    # Only the sums: the files are found from the sidecar's own name (renaming a checkpoint keeps working).
+    sidecar["files"] = {"weights_sha256": _sha256(weights_bytes)}
     state_bytes = None
     if state is not None:
         tensors: dict[str, torch.Tensor] = {}
         sidecar["state"] = encode_state(state, tensors)
         state_bytes = _serialize_tensors(tensors, {"format": FORMAT_NAME})
-        sidecar["files"]["state"] = files["state"].name
         sidecar["files"]["state_sha256"] = _sha256(state_bytes)
     text = json.dumps(sidecar, indent=1, default=_json_default, allow_nan=True)
 
     # Phase 1: new files under their ".new" names, durable; then the journal (the commit point).
     new_weights = files["weights"].with_name(files["weights"].name + ".new")
     new_state = files["state"].with_name(files["state"].name + ".new")
-    _write_synced(new_weights, weights_bytes)
-    if state_bytes is not None:
-        _write_synced(new_state, state_bytes)
-    _write_synced(files["journal"], text.encode("utf-8"))
+    try:
+        _write_synced(new_weights, weights_bytes)
+        if state_bytes is not None:
+            _write_synced(new_state, state_bytes)
+        _write_synced(files["journal"], text.encode("utf-8"))
+    except OSError as exc:
+        # Nothing was committed: drop the partial files; the previous checkpoint of this name is untouched.
+        for p in (new_weights, new_state, files["journal"]):
+            p.unlink(missing_ok=True)
+        size = len(weights_bytes) + len(state_bytes or b"") + len(text)
+        kept = (f"the previous checkpoint {files['json']} is intact" if files["json"].exists()
+                else "no previous checkpoint of that name existed")
+        raise _write_error(exc, files["json"], size, what=f"checkpoint {prefix}", kept=kept) from exc
     _fsync_dir(prefix.parent)
     # Phase 2: move into place (replayed by _recover if interrupted).
     _roll_forward(prefix)
@@ -346,47 +454,56 @@ def save_checkpoint(
 def _roll_forward(prefix: Path) -> None:
     files = _files(prefix)
     journal = json.loads(files["journal"].read_text(encoding="utf-8"))
-    for kind in ("weights", "state"):
-        name = journal["files"].get(kind)
-        if name is None:
-            continue
-        final = prefix.parent / name
+    kinds = _kinds(journal)
+    for kind in kinds:
+        final = files[kind]
         new = final.with_name(final.name + ".new")
         if new.exists():
             os.replace(new, final)
-    if "state" not in journal["files"] and files["state"].exists():
+    if "state" not in kinds and files["state"].exists():
         files["state"].unlink()
     os.replace(files["journal"], files["json"])
     _fsync_dir(prefix.parent)
 
 
-def _recover(prefix: Path) -> None:
-    """Finish an interrupted commit (journal present and its files complete) or discard a partial one."""
+def _recover(prefix: Path) -> list[Path]:
+    """Finish an interrupted commit (journal present and its files complete) or discard a partial one.
+
+    Returns the files that were discarded (none when the commit was rolled forward).
+    """
     files = _files(prefix)
     journal_path = files["journal"]
     stale = [files["weights"].with_name(files["weights"].name + ".new"),
              files["state"].with_name(files["state"].name + ".new")]
+    discarded: list[Path] = []
     if journal_path.exists():
         try:
             journal = json.loads(journal_path.read_text(encoding="utf-8"))
             ok = True
-            for kind in ("weights", "state"):
-                name = journal["files"].get(kind)
-                if name is None:
-                    continue
-                final = prefix.parent / name
+            for kind in _kinds(journal):
+                final = files[kind]
                 new = final.with_name(final.name + ".new")
                 src = new if new.exists() else final
                 if not src.exists() or _sha256_file(src) != journal["files"][f"{kind}_sha256"]:
                     ok = False
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             ok = False
         if ok:
             _roll_forward(prefix)
-            return
+            return discarded
         journal_path.unlink(missing_ok=True)
+        discarded.append(journal_path)
     for p in stale:
-        p.unlink(missing_ok=True)
+        if p.exists():
+            p.unlink(missing_ok=True)
+            discarded.append(p)
+    return discarded
+
+
+def _kinds(sidecar: dict[str, Any]) -> list[str]:
+    """The safetensors files a sidecar records (``weights``, and ``state`` when it has a resume state)."""
+    recorded = sidecar.get("files") or {}
+    return [kind for kind in ("weights", "state") if f"{kind}_sha256" in recorded or kind in recorded]
 
 
 # -- load ------------------------------------------------------------------------------------------------
@@ -446,6 +563,34 @@ def resolve_checkpoint_path(path: str | os.PathLike, *, default: str = "last") -
     return _files(_prefix(p))["json"]
 
 
+def _raise_missing(given: str | os.PathLike, json_path: Path) -> None:
+    given = Path(given)
+    if not given.exists() and not any(f.exists() for f in _files(_prefix(json_path)).values()):
+        raise FileNotFoundError(
+            f"checkpoint not found: {given} (no such run directory or checkpoint; give a run directory, its "
+            "checkpoints/ folder or a checkpoint's .json / .safetensors file)"
+        )
+    raise FileNotFoundError(f"checkpoint sidecar not found: {json_path} (the JSON file next to {given})")
+
+
+def check_checkpoint_exists(path: str | os.PathLike, *, default: str = "last") -> Path:
+    """The sidecar path of the checkpoint ``path`` names (as :func:`load_checkpoint` resolves it), or a
+    ``FileNotFoundError`` naming ``path`` as the user gave it; nothing is read.
+
+    Examples
+    --------
+    >>> check_checkpoint_exists("runs/missing")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: checkpoint not found: runs/missing (no such run directory or checkpoint; ...)
+    """
+    json_path = resolve_checkpoint_path(path, default=default)
+    files = _files(_prefix(json_path))
+    if not (files["json"].is_file() or files["journal"].is_file()):
+        _raise_missing(path, json_path)
+    return json_path
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     *,
@@ -478,7 +623,7 @@ def load_checkpoint(
     if _files(prefix)["journal"].exists():
         _recover(prefix)
     if not json_path.is_file():
-        raise FileNotFoundError(f"checkpoint sidecar not found: {json_path}")
+        _raise_missing(path, json_path)
     raw = json_path.read_bytes()
     if raw[:1] == b"\x80" or raw[:4] == b"PK\x03\x04":
         raise CheckpointError(f"{json_path}: this is a pickle file, not a JSON sidecar; refusing to load it")
@@ -496,11 +641,13 @@ def load_checkpoint(
     files = meta.get("files") or {}
 
     def _load(kind: str) -> dict[str, torch.Tensor]:
-        if kind not in files:
-            raise CheckpointError(f"{json_path}: sidecar names no {kind} file")
-        fpath = json_path.parent / files[kind]
+        if f"{kind}_sha256" not in files:
+            raise CheckpointError(f"{json_path}: sidecar records no {kind} file")
+        fpath = _files(prefix)[kind]  # the sibling of the sidecar, whatever name it was written under
+        if not fpath.is_file() and isinstance(files.get(kind), str) and (json_path.parent / files[kind]).is_file():
+            fpath = json_path.parent / files[kind]  # sidecars of labelwise <= 0.1 recorded the name
         if not fpath.is_file():
-            raise FileNotFoundError(f"checkpoint file not found: {fpath} (named in {json_path})")
+            raise FileNotFoundError(f"checkpoint file not found: {fpath} (the {kind} file of {json_path})")
         _check_not_pickle(fpath)
         digest = _sha256_file(fpath)
         if digest != files.get(f"{kind}_sha256"):

@@ -41,7 +41,7 @@ Only the process of global rank 0 writes:
 ``config.yaml``
     ``run_config`` (the resolved recipe) when given, else ``{"trainer": <TrainerConfig>}``.
 ``metrics.csv``
-    One row per epoch: ``epoch``, ``step`` (global step at the end of the epoch), ``train_loss`` (mean over
+    One row per epoch: ``epoch`` (1-based), ``step`` (global step at the end of the epoch), ``train_loss`` (mean over
     the epoch's steps of the global-batch loss, callback terms included), ``lr`` (the head lr at the end of
     the epoch, before an epoch-wise schedule step), every scalar validation metric (on evaluated epochs),
     ``val_skipped``, ``epoch_time`` (seconds of training, evaluation excluded) and ``skipped`` (unreadable
@@ -55,6 +55,25 @@ Only the process of global rank 0 writes:
     ``checkpoint_every_n_steps`` steps.
 ``report/``
     :func:`labelwise.analysis.report.write_report` on the best epoch's validation predictions.
+
+Epoch numbering
+---------------
+Everything a user reads counts epochs from 1: ``metrics.csv``, the progress bar, ``best_epoch`` (summary and
+sidecars), the ``epoch`` of a checkpoint sidecar (the epoch its weights come from: ``last`` written after
+epoch 3 says 3, ``best`` selected on epoch 2 says 2, a mid-epoch ``last`` names the epoch in progress with its
+``step_in_epoch``) and error messages. Internally ``Trainer.epoch`` (and the ``epoch`` argument of the
+callback hooks) is the 0-based index of the current epoch, i.e. the number of epochs completed.
+
+Safety
+------
+While ``fit`` runs, rank 0 holds the run-directory lock (:mod:`labelwise.engine.run_lock`) and sweeps the
+temporary files an interrupted earlier run left behind. A non-finite training loss stops the run with a
+:class:`NonFiniteLossError` naming the epoch, step and learning rate, before anything is evaluated or saved,
+so the last checkpoint on disk is the last good one. The check reads the loss every step in a single CPU
+process and every ``log_every_n_steps`` steps (and before every checkpoint and evaluation) otherwise, so it
+adds no device synchronisation per step. It is off with ``precision="16-mixed"``, whose gradient scaler
+skips the steps with non-finite values by design. A checkpoint that cannot be written (disk full) raises
+:class:`~labelwise.engine.checkpoint.CheckpointWriteError` and leaves the previous one intact.
 
 EMA
 ---
@@ -89,6 +108,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import random
@@ -109,6 +129,7 @@ from .checkpoint import (
     load_checkpoint,
     resolve_checkpoint_path,
     save_checkpoint,
+    sweep_temporary_files,
 )
 from .config import TrainerConfig
 from .ema import ModelEMA
@@ -116,7 +137,22 @@ from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
 
-__all__ = ["Trainer", "Predictions", "seed_everything"]
+__all__ = ["Trainer", "Predictions", "NonFiniteLossError", "seed_everything"]
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the run stopped before saving anything computed from it.
+
+    The message names the epoch and step (1-based), the global step, the learning rate and the last
+    checkpoint on disk (written before the loss diverged). Attributes: ``epoch``, ``step_in_epoch``,
+    ``global_step``, ``lr``, ``loss``.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step_in_epoch: int, global_step: int, lr: float, loss: float):
+        super().__init__(message)
+        self.epoch, self.step_in_epoch, self.global_step, self.lr, self.loss = epoch, step_in_epoch, global_step, lr, loss
 
 _REDUCTIONS = ("mean", "sum", "batchmean")
 # ``import lightning.fabric`` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 for the whole process (for its fork-based
@@ -275,7 +311,8 @@ class Trainer:
     criterion, optimizer, scheduler, ema, fabric, callbacks
         The training objects (a callback may replace ``trainer.criterion``).
     epoch, global_step, step_in_epoch : int
-        Progress counters (``epoch`` counts from 0).
+        Progress counters (``epoch`` is the 0-based index of the current epoch = epochs completed; files and
+        messages number epochs from 1, see "Epoch numbering").
     history : list of dict
         The metrics rows of the epochs (as in ``metrics.csv``; after a resume, rank 0 also holds the rows
         restored from the run directory).
@@ -343,6 +380,9 @@ class Trainer:
         self._csv: MetricsCSV | None = None
         self._accum = {"loss_sum": 0.0, "steps": 0, "skipped": 0, "time": 0.0}
         self._loss_acc: torch.Tensor | None = None
+        self._epoch_done = False
+        self._step_losses: list[torch.Tensor] = []  # losses of the steps not yet checked for finiteness
+        self._step_records: list[tuple[int, int, int, float]] = []  # (epoch, step_in_epoch, global_step, lr)
 
     # -- distributed context -------------------------------------------------------------------------
     def setup_fabric(self) -> Any:
@@ -538,12 +578,21 @@ class Trainer:
             if extra is not None:
                 loss = loss + extra
                 logged = logged + extra.detach() / world
+        if cfg.precision != "16-mixed":  # the fp16 grad scaler skips non-finite steps by design
+            self._step_losses.append(loss.detach().float().reshape(()))
+            self._step_records.append((self.epoch, self.step_in_epoch, self.global_step + 1, self.current_lr()))
+            if (fabric.device.type == "cpu" and world == 1) or (self.global_step + 1) % cfg.log_every_n_steps == 0:
+                self._check_finite()  # free on one CPU process; elsewhere every log_every_n_steps (one sync)
         fabric.backward(loss)
         if cfg.grad_clip_norm is not None or cfg.grad_clip_value is not None:
-            fabric.clip_gradients(
-                self._fmodel, self.optimizer, max_norm=cfg.grad_clip_norm, clip_val=cfg.grad_clip_value,
-                error_if_nonfinite=cfg.precision != "16-mixed",
-            )
+            try:
+                fabric.clip_gradients(
+                    self._fmodel, self.optimizer, max_norm=cfg.grad_clip_norm, clip_val=cfg.grad_clip_value,
+                    error_if_nonfinite=cfg.precision != "16-mixed",
+                )
+            except RuntimeError:
+                self._check_finite()  # a non-finite loss gives non-finite gradients: say so
+                raise
         self.optimizer.step()
         if self.scheduler is not None and scheduler_interval(cfg) == "step":
             total = getattr(self.scheduler, "total_steps", None)
@@ -560,6 +609,35 @@ class Trainer:
         if self._tb is not None and self.global_step % cfg.log_every_n_steps == 0:
             self._tb.log({"train/loss_step": float(logged) * world, "train/lr": self.current_lr()}, self.global_step)
         return True
+
+    def _check_finite(self) -> None:
+        """Raise :class:`NonFiniteLossError` at the first recorded step whose loss is not finite.
+
+        Every process calls it at the same steps (the first bad step is agreed with one all-reduce).
+        """
+        if not self._step_losses:
+            return
+        losses = torch.stack(self._step_losses)
+        records = self._step_records
+        self._step_losses, self._step_records = [], []
+        bad = torch.nonzero(~torch.isfinite(losses)).reshape(-1)
+        first = torch.tensor([int(bad[0]) if bad.numel() else len(records)], device=self.device)
+        if self.world_size > 1:
+            first = self.fabric.all_reduce(first, reduce_op="min")
+        i = int(first.reshape(-1)[0])
+        if i >= len(records):
+            return
+        epoch, step, global_step, lr = records[i]
+        value = float(losses[i]) if bad.numel() else float("nan")
+        last = self.checkpoint_dir / "last.json" if self.checkpoint_dir is not None and self.config.save_checkpoints else None
+        kept = (f"the last checkpoint, {last}, was written before and is kept" if last is not None and last.exists()
+                else "no checkpoint was written")
+        raise NonFiniteLossError(
+            f"the training loss is {value} at epoch {epoch + 1}, step {step + 1} (global step {global_step}) with "
+            f"learning rate {lr:.6g}; the run stopped there and {kept}. Lower trainer.lr, set "
+            "trainer.grad_clip_norm, or check the data for NaN/inf values",
+            epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=value,
+        )
 
     def current_lr(self) -> float:
         """Learning rate of the first head group (or the first group)."""
@@ -738,7 +816,9 @@ class Trainer:
             "class_names": self.class_names,
             "thresholds": {"global": self.config.threshold, "per_class": self.per_class_thresholds},
             "metrics": _jsonable_metrics(metrics),
-            "epoch": self.epoch,
+            # 1-based: the epoch the weights come from (in progress for a mid-epoch "last")
+            "epoch": self.epoch if self._epoch_done else self.epoch + 1,
+            "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
             "monitor": self.config.monitor,
             "monitor_mode": self.config.monitor_mode,
@@ -869,8 +949,24 @@ class Trainer:
             ``best_metric``, ``best_epoch``, ``monitor``, ``last_metrics``, ``epochs``, ``global_step``,
             ``stopped_early``, ``skipped``, ``output_dir``, ``best_checkpoint``, ``last_checkpoint``.
         """
-        cfg = self.config
         fabric = self.setup_fabric()
+        lock = None
+        if self.output_dir is not None and self.is_global_zero:
+            from .run_lock import RunLock
+
+            lock = RunLock(self.output_dir).acquire()  # re-entrant: train_from_config may hold it already
+            for d in (self.output_dir, self.output_dir / "checkpoints"):
+                for p in sweep_temporary_files(d):
+                    logger.info("removed %s, left by an interrupted write", p)
+        try:
+            return self._fit(fabric, model, criterion, train_data, val_data, batch_sampler=batch_sampler, resume=resume)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self, fabric: Any, model: torch.nn.Module, criterion: Any, train_data: Any, val_data: Any | None, *,
+             batch_sampler: Any | None, resume: str | os.PathLike | None) -> dict[str, Any]:
+        cfg = self.config
         seed_everything(cfg.seed, deterministic=cfg.deterministic)
         if len(train_data) == 0:
             raise ValueError("train_data is empty")
@@ -910,6 +1006,8 @@ class Trainer:
         self._loss_acc = None
         self._best_predictions = None
         self.history = []
+        self._epoch_done = False
+        self._step_losses, self._step_records = [], []
 
         rng_state = None
         if resume is not None:
@@ -919,7 +1017,8 @@ class Trainer:
         if out is not None and self.is_global_zero:
             out.mkdir(parents=True, exist_ok=True)
             self._write_config(out)
-            self._csv = MetricsCSV(out / "metrics.csv", resume_before_epoch=self.epoch if resume is not None else None)
+            # rows are numbered from 1: keep those of the epochs completed before the checkpoint
+            self._csv = MetricsCSV(out / "metrics.csv", resume_before_epoch=self.epoch + 1 if resume is not None else None)
             self.history = [dict(r) for r in self._csv.rows]
             if cfg.tensorboard:
                 self._tb = TensorBoardLogger(out / "tb", purge_step=self.global_step if resume is not None else None)
@@ -968,6 +1067,7 @@ class Trainer:
         interval = scheduler_interval(cfg)
         while self.epoch < cfg.max_epochs and not self.should_stop:
             epoch = self.epoch
+            self._epoch_done = False
             self.batch_sampler.set_epoch(epoch)
             skip = self.step_in_epoch
             shard = ShardedBatchSampler(self.batch_sampler, rank=self.global_rank, world_size=self.world_size, skip=skip)
@@ -977,7 +1077,7 @@ class Trainer:
             self.model.train()
             t0 = time.perf_counter()
             reached_max = False
-            for batch in self._progress(loader, total=len(shard) + skip, initial=skip, desc=f"epoch {epoch}"):
+            for batch in self._progress(loader, total=len(shard) + skip, initial=skip, desc=f"epoch {epoch + 1}"):
                 self._train_step(batch)
                 self.step_in_epoch += 1
                 if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
@@ -1002,11 +1102,13 @@ class Trainer:
             for cb in self._hooks:
                 cb.on_epoch_end(self, epoch, row)
             self.epoch += 1
+            self._epoch_done = True
             self.step_in_epoch = 0
             self._accum = {"loss_sum": 0.0, "steps": 0, "skipped": 0, "time": 0.0}
             self.save_checkpoint("last", with_state=True)
 
     def _flush_loss(self) -> None:
+        self._check_finite()
         if self._loss_acc is not None:
             self._accum["loss_sum"] += float(self._loss_acc)
             self._loss_acc = None
@@ -1021,7 +1123,7 @@ class Trainer:
         loss_sum, steps_sum, skipped = stats.tolist()
         steps = self._accum["steps"]
         train_loss = loss_sum / steps if steps else float("nan")
-        row: dict[str, Any] = {"epoch": self.epoch, "step": self.global_step, "train_loss": train_loss, "lr": self.current_lr()}
+        row: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.global_step, "train_loss": train_loss, "lr": self.current_lr()}
         metrics: dict[str, Any] = {}
         evaluated = val_data is not None and ((self.epoch + 1) % cfg.eval_every == 0 or last_epoch)
         if evaluated:
@@ -1034,7 +1136,7 @@ class Trainer:
             value = float(metrics[cfg.monitor])
             improved = cfg.is_better(value, self.best_metric)
             if improved:
-                self.best_metric, self.best_epoch, self.bad_evals = value, self.epoch, 0
+                self.best_metric, self.best_epoch, self.bad_evals = value, self.epoch + 1, 0
                 if cfg.tune_thresholds:
                     self.per_class_thresholds = _tune(preds.scores, preds.targets)
                 self._best_predictions = (preds.scores, preds.targets)

@@ -466,7 +466,9 @@ def run_online(
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     try:
-        torch.manual_seed(seed)
+        from labelwise.engine import seed_everything
+
+        seed_everything(seed)  # python, numpy and torch: model initialisation and any global draw
         device = torch.device(cfg.device)
         net = (model or build_model(seq.num_classes, head, cfg)).to(device)
         net.train()
