@@ -84,9 +84,9 @@ td.l,th.l{text-align:left}
 .na{color:#9aa3ae}
 img.fig{max-width:100%;height:auto;display:block;margin:6px 0}
 .grid{display:flex;flex-wrap:wrap;gap:10px}
-.card{width:172px;border:1px solid #dde2e8;border-radius:5px;padding:6px;font-size:12px;background:#fbfcfd}
-.card img{width:160px;height:160px;object-fit:contain;background:#222;display:block;image-rendering:pixelated}
-.card .miss{height:160px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777}
+.card{width:158px;border:1px solid #dde2e8;border-radius:5px;padding:6px;font-size:12px;background:#fbfcfd}
+.card img{width:146px;height:146px;object-fit:contain;background:#222;display:block;image-rendering:pixelated}
+.card .miss{height:146px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777}
 .tag{font-weight:600;margin:4px 0 2px}
 .fp{color:#b3261e}.fn{color:#a05a00}.ok{color:#1b6e2e}
 .labels{margin:1px 0;word-break:break-word}
@@ -166,8 +166,7 @@ def plot_cooccurrence(targets: Any, class_names: Sequence[str], path: str | os.P
     side = min(max(4.0, 0.17 * n + 2.2), 13.0)
     fig = Figure(figsize=(side + 1.0, side), dpi=100)
     ax = fig.add_subplot()
-    cmap = colormaps["viridis"].copy()
-    cmap.set_bad("#e4e7eb")
+    cmap = colormaps["viridis"].with_extremes(bad="#e4e7eb")
     im = ax.imshow(p, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
     fontsize = 8 if n <= 30 else max(4, 8 - (n - 30) // 10)
     labels = [names[i] for i in keep]

@@ -172,12 +172,13 @@ def load_predictions(path: str | os.PathLike) -> StoredPredictions:
         raise FileNotFoundError(f"predictions file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in _KEYS if k not in z.files]
-            if missing:
-                raise ValueError(f"{path}: not a labelwise predictions file (missing {', '.join(missing)})")
-            data = {k: z[k] for k in _KEYS}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            files = set(z.files)
+            data = {k: z[k] for k in _KEYS if k in files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # ValueError: a pickled (object) array
         raise ValueError(f"{path}: not a readable .npz predictions file ({exc})") from exc
+    missing = [k for k in _KEYS if k not in data]
+    if missing:
+        raise ValueError(f"{path}: not a labelwise predictions file (missing {', '.join(missing)})")
     scores, targets, indices = data["scores"], data["targets"], data["indices"]
     names = [str(c) for c in data["class_names"].tolist()]
     if scores.ndim != 2 or scores.shape != targets.shape or scores.shape[1] != len(names):
