@@ -187,3 +187,34 @@ def test_cli_report_errors(tmp_path, capsys):
     assert "run directory not found" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no predictions_test.npz" in capsys.readouterr().err
+
+
+def test_jpeg_files_become_small_thumbnails_named_by_file(tmp_path):
+    from PIL import Image
+
+    from labelwise.data import ImageListDataset
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        p = tmp_path / "images" / f"photo_{i}.jpg"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)).save(p, quality=90)
+        paths.append(p)
+    (tmp_path / "images" / "photo_5.jpg").write_bytes(b"not a jpeg")  # unreadable: shown as such, not broken
+    y = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 1], [1, 0]], dtype=np.uint8)
+    s = np.array([[0.2, 0.9], [0.9, 0.1], [0.3, 0.2], [0.4, 0.95], [0.85, 0.3], [0.1, 0.99]], dtype=np.float32)
+    run = tmp_path / "run"
+    save_predictions(predictions_path(run, "test"), s, y, np.arange(6), ["a", "b"], split="test", thresholds=0.5)
+    ds = ImageListDataset(paths, y, ["a", "b"])
+    page = write_html_report(run, dataset=ds, thumb_size=96).read_text()
+    thumbs = re.findall(r'<img class="thumb" alt="[^"]*" src="data:image/jpeg;base64,([^"]+)"', page)
+    # every image at most once per kind of error: 5 false-positive and 6 false-negative cards, photo_5 in both
+    assert page.count('<div class="card">') == 11 and page.count("unreadable: ImageLoadError") == 2
+    assert len(thumbs) == 9
+    import base64
+
+    with Image.open(io.BytesIO(base64.b64decode(thumbs[0]))) as im:
+        assert max(im.size) == 96 and im.size == (96, 72)
+    assert "photo_0.jpg" in page
+    assert all(len(t) < 20_000 for t in thumbs)

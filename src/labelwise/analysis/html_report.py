@@ -11,7 +11,7 @@ the CSS is inline and a Content-Security-Policy forbids loading anything else. S
   drawn here when missing).
 * **Label co-occurrence**: a heat map of ``p(column label | row label)`` over the evaluated split.
 * **Error gallery**: the evaluated images with the highest-scored false positives and the lowest-scored
-  false negatives (distinct images, at most ``max_gallery``), as thumbnails with their true and predicted
+  false negatives (an image at most once per kind, at most ``max_gallery`` cards), as thumbnails with their true and predicted
   labels. For datasets of feature vectors the section says it does not apply.
 
 It is built from the run directory alone: ``report/predictions_<split>.npz``
@@ -200,8 +200,8 @@ def error_gallery(scores: np.ndarray, targets: np.ndarray, thresholds: np.ndarra
                   ) -> list[dict[str, Any]]:
     """The gallery's errors: highest-scored false positives and lowest-scored false negatives.
 
-    A class is predicted when ``score >= threshold``. Each image appears once, for its most extreme error
-    of the kind; half of ``max_items`` go to false positives and half to false negatives (a short list
+    A class is predicted when ``score >= threshold``. An image appears at most once per kind (false
+    positive, false negative), for its most extreme error of that kind; half of ``max_items`` go to false positives and half to false negatives (a short list
     leaves its places to the other).
 
     Parameters
@@ -366,7 +366,7 @@ def _gallery_section(preds: StoredPredictions, dataset: Any | None, why: str, *,
         )
     n_fp = sum(e["kind"] == "fp" for e in errors)
     note = (f'{n_fp} highest-scored false positives and {len(errors) - n_fp} lowest-scored false negatives '
-            f'(one card per image, its most extreme error) on the {_esc(preds.split)} split, at the decision '
+            f'(one card per image and kind, its most extreme error) on the {_esc(preds.split)} split, at the decision '
             'thresholds of the per-class table. Labels: <span class="ok">right</span>, '
             '<span class="fp">wrongly predicted</span>, <span class="fn">missed</span>.')
     return head + f'<p class="note">{note}</p><div class="grid">' + "".join(cards) + "</div></section>"
