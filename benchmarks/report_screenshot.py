@@ -8,7 +8,7 @@ per-class table) and the error gallery.
 Usage::
 
     python benchmarks/report_screenshot.py                      # -> docs/img/report.png, docs/img/report_gallery.png
-    python benchmarks/report_screenshot.py --run runs/qs        # screenshots of an existing run's page
+    python benchmarks/report_screenshot.py --run runs/qs        # rebuild an existing run's page, screenshots
 
 Needs Chromium (Debian: ``apt-get install chromium``). About 2 minutes on 2 CPU cores.
 """
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     from labelwise.analysis.browser import check_page, find_chromium, screenshot
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", type=Path, default=None, help="existing run directory (default: train a tiny run)")
+    p.add_argument("--run", type=Path, default=None,
+                   help="run directory: an existing run's page is rebuilt (labelwise report); a new directory "
+                        "gets the tiny run (default: a temporary directory)")
     p.add_argument("--epochs", type=int, default=4, help="epochs of the tiny run (default: 4)")
     p.add_argument("--output-dir", type=Path, default=REPO / "docs" / "img", help="where the PNGs go")
     args = p.parse_args(argv)
@@ -56,9 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         print("no Chromium found: apt-get install chromium (or set LABELWISE_CHROMIUM)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="labelwise-report-") as tmp:
-        run = args.run
-        if run is None:
-            run = Path(tmp) / "quickstart-tiny"
+        run = args.run if args.run is not None else Path(tmp) / "quickstart-tiny"
+        if (run / "report" / "index.html").is_file():
+            from labelwise.analysis.html_report import write_html_report
+
+            write_html_report(run)  # the page of the current code, rebuilt from the run directory
+        else:
             _train(run, args.epochs)
         page = run / "report" / "index.html"
         check = check_page(page, width=WIDTH)
@@ -73,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         s = check.sections
         _save(img.crop((0, 0, WIDTH, min(s["pr"] + 560, img.height))), args.output_dir / "report.png")
         top = max(s["gallery"] - 20, 0)
-        _save(img.crop((0, top, WIDTH, min(top + 760, img.height))), args.output_dir / "report_gallery.png")
+        bottom = min(top + 1500, img.height - 20)  # the whole gallery: false positives and false negatives
+        _save(img.crop((0, top, WIDTH, bottom)), args.output_dir / "report_gallery.png")
     return 0
 
 

@@ -88,6 +88,7 @@ img.fig{max-width:100%;height:auto;display:block;margin:6px 0}
 .card img{width:146px;height:146px;object-fit:contain;background:#222;display:block;image-rendering:pixelated}
 .card .miss{height:146px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777}
 .tag{font-weight:600;margin:4px 0 2px}
+h3{font-size:14px;margin:12px 0 6px}
 .fp{color:#b3261e}.fn{color:#a05a00}.ok{color:#1b6e2e}
 .labels{margin:1px 0;word-break:break-word}
 input#classfilter{margin:0 0 6px;padding:3px 6px;font-size:13px;width:220px}
@@ -369,7 +370,12 @@ def _gallery_section(preds: StoredPredictions, dataset: Any | None, why: str, *,
             f'(one card per image and kind, its most extreme error) on the {_esc(preds.split)} split, at the decision '
             'thresholds of the per-class table. Labels: <span class="ok">right</span>, '
             '<span class="fp">wrongly predicted</span>, <span class="fn">missed</span>.')
-    return head + f'<p class="note">{note}</p><div class="grid">' + "".join(cards) + "</div></section>"
+    groups = []
+    for kind, title in (("fp", "False positives, highest scores first"), ("fn", "False negatives, lowest scores first")):
+        group = [card for card, e in zip(cards, errors) if e["kind"] == kind]
+        if group:
+            groups.append(f'<h3 class="{kind}">{title}</h3><div class="grid">' + "".join(group) + "</div>")
+    return head + f'<p class="note">{note}</p>' + "".join(groups) + "</section>"
 
 
 def _root(ds: Any) -> Any:
