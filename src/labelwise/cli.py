@@ -7,6 +7,7 @@
     labelwise predict --checkpoint RUN_OR_CKPT INPUT... [--output preds.csv|preds.json]
                       [--threshold T | --per-class-thresholds] [--batch-size N]
     labelwise export --checkpoint RUN_OR_CKPT --format onnx|torchscript --output FILE [--check]
+    labelwise report RUN [--output PATH]                                  (rebuild RUN/report/index.html)
     labelwise datasets list
     labelwise datasets stats NAME [--root R] [--split S] [--option key=value ...]
     labelwise models list
@@ -150,6 +151,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
                if result.max_abs_diff is not None else "")
     _print(f"exported {args.format} model (input [B, {', '.join(map(str, result.input_shape))}] -> logits; "
            f"apply sigmoid for probabilities) to {result.path}{checked}")
+    return 0
+
+
+# -- report ------------------------------------------------------------------------------------------
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .analysis.html_report import write_html_report
+
+    page = write_html_report(args.run, split=args.split, output=args.output, max_gallery=args.max_gallery)
+    _print(f"report written to {page} ({page.stat().st_size / 1024:.0f} KiB); open it in a browser")
     return 0
 
 
@@ -298,6 +308,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--input-shape", default=None, help="input shape without batch, e.g. 3,224,224 (default: from the run)")
     x.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint of a directory")
     x.set_defaults(func=_cmd_export)
+
+    rp = sub.add_parser("report", help="rebuild the HTML report page of a run",
+                        description="Rebuild RUN/report/index.html, the self-contained report page (metrics, "
+                                    "per-class AP and thresholds, curves, co-occurrence, error gallery), from the "
+                                    "run directory alone; the gallery's images are re-loaded from its config.yaml.")
+    rp.add_argument("run", metavar="RUN", help="run directory")
+    rp.add_argument("--output", "-o", default=None, metavar="PATH", help="page to write (default: RUN/report/index.html)")
+    rp.add_argument("--split", choices=("test", "val"), default=None,
+                    help="predictions shown (default: test when stored, else val)")
+    rp.add_argument("--max-gallery", type=int, default=24, metavar="N", help="most error thumbnails (default: 24)")
+    rp.set_defaults(func=_cmd_report)
 
     d = sub.add_parser("datasets", help="list datasets, show label statistics")
     dsub = d.add_subparsers(dest="datasets_command", metavar="action", required=True)

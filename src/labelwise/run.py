@@ -21,6 +21,8 @@ What a run directory holds after :func:`train_from_config`::
     checkpoints/last.*        the same plus the resume state (optimiser, schedule, RNG, ...)
     test_metrics.json         metrics of the best checkpoint on the test split
     report/*.png              per-class AP, precision-recall curves (val and test), learning curves
+    report/index.html         the self-contained report page (labelwise.analysis.html_report); rebuilt
+                              from report/predictions_{val,test}.npz by `labelwise report RUN`
 """
 
 from __future__ import annotations
@@ -563,6 +565,11 @@ def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, e
                 written = write_report(run_dir, preds.scores, preds.targets, data.class_names,
                                        metrics_csv=metrics_csv if metrics_csv.is_file() else None, split="test")
                 summary["report"] = sorted({*summary["report"], *map(str, written)})
+                from .analysis.html_report import write_split_report
+
+                write_split_report(run_dir, preds, data.class_names, split="test",
+                                   thresholds=trainer.per_class_thresholds, global_threshold=cfg.trainer.threshold,
+                                   dataset=data.test)
     summary["seconds"] = time.perf_counter() - t0
     return summary
 

@@ -1,4 +1,6 @@
-"""Analysis: the run report (per-class AP, precision-recall and learning curves).
+"""Analysis: the run report (per-class AP, precision-recall and learning curves as PNGs; the self-contained
+page ``report/index.html`` of :mod:`labelwise.analysis.html_report`, built from the predictions stored by
+:mod:`labelwise.analysis.predictions`).
 
 Examples
 --------

@@ -54,7 +54,9 @@ Only the process of global rank 0 writes:
     the monitored metric improves; ``last`` (with the resume state) after every epoch and every
     ``checkpoint_every_n_steps`` steps.
 ``report/``
-    :func:`labelwise.analysis.report.write_report` on the best epoch's validation predictions.
+    :func:`labelwise.analysis.report.write_report` on the best epoch's validation predictions, which are
+    stored in ``report/predictions_val.npz`` for the page ``report/index.html``
+    (:mod:`labelwise.analysis.html_report`).
 
 Epoch numbering
 ---------------
@@ -375,7 +377,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._fmodel: Any = None
         self._hooks: list[Callback] = []
-        self._best_predictions: tuple[np.ndarray, np.ndarray] | None = None
+        self._best_predictions: Predictions | None = None
         self._tb: TensorBoardLogger | None = None
         self._csv: MetricsCSV | None = None
         self._accum = {"loss_sum": 0.0, "steps": 0, "skipped": 0, "time": 0.0}
@@ -1139,7 +1141,7 @@ class Trainer:
                 self.best_metric, self.best_epoch, self.bad_evals = value, self.epoch + 1, 0
                 if cfg.tune_thresholds:
                     self.per_class_thresholds = _tune(preds.scores, preds.targets)
-                self._best_predictions = (preds.scores, preds.targets)
+                self._best_predictions = preds
             else:
                 self.bad_evals += 1
                 if cfg.early_stopping_patience is not None and self.bad_evals >= cfg.early_stopping_patience:
@@ -1177,8 +1179,7 @@ class Trainer:
             best = load_checkpoint(self.checkpoint_dir / "best.json", load_state=False)
             module = copy.deepcopy(self._eval_module())
             module.load_state_dict(best.weights)
-            p = self._predict_arrays(module, val_data, desc="report")
-            preds = (p.scores, p.targets)
+            preds = self._predict_arrays(module, val_data, desc="report")
         if preds is None or not self.is_global_zero:
             return
         try:
@@ -1187,6 +1188,11 @@ class Trainer:
             warnings.warn(f"run report skipped: labelwise.analysis.report is not available ({exc})", stacklevel=2)
             return
         write_report(out, preds[0], preds[1], self.class_names, metrics_csv=out / "metrics.csv")
+        from labelwise.analysis.html_report import write_split_report
+
+        # report/predictions_val.npz + report/index.html (rewritten for the test split by labelwise.run)
+        write_split_report(out, preds, self.class_names, split="val", thresholds=self.per_class_thresholds,
+                           global_threshold=cfg.threshold, dataset=val_data)
 
     # -- continual learning --------------------------------------------------------------------------
     def end_task(self, task: Any) -> None:

@@ -1,0 +1,19 @@
+"""The docstring examples of the report page modules run and are right."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["labelwise.analysis.predictions", "labelwise.analysis.html_report", "labelwise.analysis.browser"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0, f"{result.failed} doctest failure(s) in {name}"
+    assert result.attempted > 0
