@@ -8,7 +8,7 @@ import importlib
 import pytest
 import torch
 
-MODULES = ["callbacks", "checkpoint", "config", "ema", "logging", "optim", "samplers", "trainer"]
+MODULES = ["callbacks", "checkpoint", "config", "ema", "loading", "logging", "optim", "samplers", "trainer"]
 
 
 @pytest.mark.parametrize("name", MODULES)
