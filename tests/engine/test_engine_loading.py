@@ -16,7 +16,6 @@ from labelwise.engine.samplers import RandomBatchSampler, ShardedBatchSampler
 from labelwise.losses import create_loss
 from labelwise.models import create_model
 
-
 pytestmark = pytest.mark.filterwarnings("ignore:average precision is undefined")
 
 
