@@ -81,3 +81,17 @@ def test_ci_runs_the_wheel_check():
     assert ".ci/wheel_check" in ci and (ROOT / ".ci" / "wheel_check").stat().st_mode & 0o111
     check = (ROOT / ".ci" / "wheel_check").read_text()
     assert "pip wheel" in check and "labelwise --help" in check and "--config quickstart" in check
+
+
+def test_jpeg_recipes_use_the_machine():
+    import yaml
+
+    checked = 0
+    for name in config_names():
+        raw = yaml.safe_load(config_path(name).read_text())
+        data = str((raw.get("data") or {}).get("name", ""))
+        if data.startswith(("coco", "voc", "nuswide")):
+            assert raw["trainer"].get("num_workers") == "auto", name
+            assert raw["trainer"].get("precision", "auto") == "auto", name
+            checked += 1
+    assert checked >= 15
