@@ -16,7 +16,7 @@ True
 >>> resolve_config("quickstrat")
 Traceback (most recent call last):
 ...
-FileNotFoundError: config 'quickstrat' is neither a file nor a shipped config name (did you mean: quickstart?); 'labelwise configs list' lists the shipped configs
+FileNotFoundError: config file not found: quickstrat; not a shipped config name either (did you mean: quickstart?) ('labelwise configs list' lists them)
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def config_path(name: str) -> Path:
               if n not in close]
     close = [n for n in names if n in close or n.rsplit("/", 1)[-1] in close][:5]
     hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-    raise FileNotFoundError(f"config {name!r} is neither a file nor a shipped config name{hint}; "
-                            "'labelwise configs list' lists the shipped configs")
+    raise FileNotFoundError(f"config file not found: {name}; not a shipped config name either{hint} "
+                            "('labelwise configs list' lists them)")
 
 
 def resolve_config(source: str | os.PathLike) -> Path:

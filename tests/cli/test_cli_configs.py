@@ -73,7 +73,8 @@ def test_unknown_name_lists_close_matches(capsys):
         resolve_config("coco_r101_448")
     assert main(["train", "--config", "quikstart"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("labelwise: error: config 'quikstart' is neither a file") and "quickstart" in err
+    assert err.startswith("labelwise: error: config file not found: quikstart; not a shipped config name")
+    assert "did you mean: quickstart?" in err
 
 
 def test_ci_runs_the_wheel_check():
