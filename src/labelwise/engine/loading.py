@@ -141,5 +141,5 @@ class SeededFetch(torch.utils.data.Dataset):
         if seed is not None:
             random.seed(seed)
             np.random.seed(seed % 2**32)
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU generator the transforms draw from
         return [self.data[i] for i in indices]
