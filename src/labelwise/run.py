@@ -5,7 +5,7 @@ both are usable directly from Python::
 
     from labelwise.config import load_config
     from labelwise.run import train_from_config
-    summary = train_from_config(load_config("configs/quickstart.yaml", ["trainer.max_epochs=2"]))
+    summary = train_from_config(load_config("quickstart", ["trainer.max_epochs=2"]))
     summary["test_metrics"]["mAP"], summary["output_dir"]
 
 Run directories are protected: the run holds ``.labelwise.lock`` for its whole life (a second run writing into
@@ -411,7 +411,7 @@ def train_from_config(
     Examples
     --------
     >>> from labelwise.config import load_config
-    >>> cfg = load_config("configs/quickstart.yaml", ["trainer.max_epochs=1"])  # doctest: +SKIP
+    >>> cfg = load_config("quickstart", ["trainer.max_epochs=1"])  # doctest: +SKIP
     >>> summary = train_from_config(cfg, output_dir="runs/try")                # doctest: +SKIP
     >>> round(summary["test_metrics"]["mAP"], 3)                                # doctest: +SKIP
     0.9

@@ -35,7 +35,7 @@ from labelwise.run import train_from_config
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+QUICKSTART = ROOT / "src" / "labelwise" / "configs" / "quickstart.yaml"
 TINY = ["data.options.n_train=64", "data.options.n_val=32", "data.options.n_test=32", "trainer.max_epochs=1",
         "trainer.batch_size=32", "model.backbone=test_resnet", "trainer.progress=false", "trainer.report=false"]
 CHECKPOINT_FILES = ("best.safetensors", "last.safetensors", "last.state.safetensors")

@@ -607,7 +607,7 @@ def test_json_sidecar_not_json(tmp_path, capsys):
 
 
 def test_duplicate_key_in_a_continual_config(tmp_path, capsys):
-    src = pathlib.Path(__file__).parents[2] / "configs" / "continual" / "multidigits20_b4c2.yaml"
+    src = pathlib.Path(__file__).parents[2] / "src" / "labelwise" / "configs" / "continual" / "multidigits20_b4c2.yaml"
     cfg = tmp_path / "c.yaml"
     text = src.read_text()
     cfg.write_text(text + "name: again\n")

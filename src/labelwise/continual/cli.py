@@ -2,7 +2,7 @@
 
 ::
 
-    labelwise continual --config configs/continual/voc_b4c2.yaml --strategy rebll [key=value ...] [--output DIR]
+    labelwise continual --config continual/voc_b4c2 --strategy rebll [key=value ...] [--output DIR]
 
 Writes the run directory (``config.yaml``, ``tasks.csv``, ``ap_per_class.csv``, ``forgetting.csv``,
 ``summary.json``, ``map_curve.png`` and one ``task_<t>/`` trainer directory per task) and prints one line per
@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Run a {Bx-Cy} multi-label class-incremental scenario with a strategy (joint, finetune, lwf, "
                     "kd, er, derpp, podnet, ewc, akd, rebll, krt, csc, agcn, l2p); evaluates after every task on the seen classes.",
     )
-    c.add_argument("--config", "-c", required=True, help="YAML continual configuration (see configs/continual/)")
+    c.add_argument("--config", "-c", required=True, help="YAML continual configuration: a file or a shipped name, e.g. continual/voc_b4c2")
     c.add_argument("--strategy", "-s", default=None, help="strategy name (default: strategy.name of the config)")
     c.add_argument("overrides", nargs="*", metavar="key=value",
                    help="dotted overrides, e.g. continual.scenario=B5-C3 strategy.options.alpha=1.0 trainer.max_epochs=2")

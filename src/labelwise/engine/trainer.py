@@ -135,6 +135,7 @@ from .checkpoint import (
 )
 from .config import TrainerConfig
 from .ema import ModelEMA
+from .loading import SeededBatches, SeededFetch, batch_seed, resolve_num_workers, resolve_pin_memory
 from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
@@ -230,6 +231,26 @@ def _restore_nvml_env() -> None:
         os.environ.pop(_NVML_ENV, None)
     elif _NVML_BEFORE != "keep":
         os.environ[_NVML_ENV] = _NVML_BEFORE
+
+
+def _device_type(accelerator: str) -> str:
+    """The device type Fabric picks for ``accelerator`` (``"auto"``: cuda, else mps, else cpu)."""
+    if accelerator in ("gpu", "cuda"):
+        return "cuda"
+    if accelerator in ("cpu", "mps"):
+        return accelerator
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def _to_channels_last(batch: dict[str, Any]) -> dict[str, Any]:
+    x = batch.get("input")
+    if isinstance(x, torch.Tensor) and x.ndim == 4:
+        batch = dict(batch)
+        batch["input"] = x.contiguous(memory_format=torch.channels_last)
+    return batch
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -385,6 +406,8 @@ class Trainer:
         self._epoch_done = False
         self._step_losses: list[torch.Tensor] = []  # losses of the steps not yet checked for finiteness
         self._step_records: list[tuple[int, int, int, float]] = []  # (epoch, step_in_epoch, global_step, lr)
+        self.precision: str = self.config.resolved_precision(_device_type(self.config.accelerator))
+        self._loaders: dict[tuple[str, int], tuple[Any, Any]] | None = None  # persistent loaders of a fit
 
     # -- distributed context -------------------------------------------------------------------------
     def setup_fabric(self) -> Any:
@@ -394,11 +417,12 @@ class Trainer:
 
             _restore_nvml_env()
             cfg = self.config
+            self.precision = cfg.resolved_precision(_device_type(cfg.accelerator))
             fabric = Fabric(
                 accelerator=cfg.accelerator,
                 devices=cfg.devices,
                 strategy=cfg.strategy,
-                precision=cfg.precision,
+                precision=self.precision,
                 num_nodes=cfg.num_nodes,
             )
             fabric.launch()
@@ -460,21 +484,61 @@ class Trainer:
         return tqdm(iterable, total=total, desc=desc, initial=initial, disable=disable, leave=False, dynamic_ncols=True)
 
     # -- data loading --------------------------------------------------------------------------------
-    def _loader(self, data: Any, batch_sampler: Any, *, seed_parts: list[int]) -> torch.utils.data.DataLoader:
+    @property
+    def channels_last(self) -> bool:
+        """Whether models and image batches use the channels-last memory format (``trainer.channels_last``)."""
+        setting = self.config.channels_last
+        return self.device.type == "cuda" if setting == "auto" else bool(setting)
+
+    def num_workers_for(self, data: Any) -> int:
+        """DataLoader workers for ``data`` (``trainer.num_workers`` with ``"auto"`` resolved; engine.loading)."""
+        per_node = max(1, self.world_size // max(1, self.config.num_nodes))
+        return resolve_num_workers(self.config.num_workers, data, processes_per_node=per_node)
+
+    def _loader(self, data: Any, batch_sampler: Any, *, seed_parts: list[int], offset: int = 0,
+                cache: str | None = None) -> torch.utils.data.DataLoader:
+        """The DataLoader of ``data`` batched by ``batch_sampler`` (see :mod:`labelwise.engine.loading`).
+
+        With workers, batch ``i`` is loaded with the seed of ``(*seed_parts, offset + i)``. ``cache`` names a
+        loader kept for the rest of the fit (persistent workers): a later call with the same name and dataset
+        swaps in the new batch sampler and seeds and reuses the workers.
+        """
         from labelwise.data import collate_batch
 
-        gen = torch.Generator()
-        gen.manual_seed(int(np.random.SeedSequence(seed_parts).generate_state(1, dtype=np.uint64)[0] >> 1))
         cfg = self.config
-        return torch.utils.data.DataLoader(
-            data,
-            batch_sampler=batch_sampler,
+        workers = self.num_workers_for(data)
+        persistent = workers > 0 and cfg.persistent_workers and cache is not None and self._loaders is not None
+        key = (cache or "", id(data))
+        if persistent and key in self._loaders:
+            loader, seeded = self._loaders[key]
+            seeded.set(batch_sampler, seed_parts, offset)
+            return loader
+        gen = torch.Generator()
+        gen.manual_seed(batch_seed(*seed_parts, offset))
+        seeded = SeededBatches(batch_sampler, seed_parts, offset) if workers > 0 else None
+        loader = torch.utils.data.DataLoader(
+            SeededFetch(data) if workers > 0 else data,
+            batch_sampler=seeded if workers > 0 else batch_sampler,
             collate_fn=collate_batch,
-            num_workers=cfg.num_workers,
-            pin_memory=cfg.pin_memory,
-            worker_init_fn=_seed_worker if cfg.num_workers > 0 else None,
+            num_workers=workers,
+            pin_memory=resolve_pin_memory(cfg.pin_memory, self.device),
+            worker_init_fn=_seed_worker if workers > 0 else None,
             generator=gen,
+            persistent_workers=persistent,
         )
+        if persistent:
+            self._loaders[key] = (loader, seeded)
+        return loader
+
+    def _close_loaders(self) -> None:
+        """Stop the persistent workers of the fit."""
+        loaders, self._loaders = self._loaders or {}, None
+        for loader, _ in loaders.values():
+            it = getattr(loader, "_iterator", None)
+            shutdown = getattr(it, "_shutdown_workers", None)
+            if callable(shutdown):
+                shutdown()
+            loader._iterator = None
 
     # -- losses --------------------------------------------------------------------------------------
     def _loss_terms(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, str]:
@@ -533,6 +597,8 @@ class Trainer:
         self._accum["skipped"] += int(batch.get("skipped", 0) or 0)
         if fabric.device.type != "cpu":
             batch = fabric.to_device(batch)
+        if self.channels_last:
+            batch = _to_channels_last(batch)
         for cb in self._hooks:
             batch = cb.on_before_batch(self, batch)
             if batch is None:
@@ -580,7 +646,7 @@ class Trainer:
             if extra is not None:
                 loss = loss + extra
                 logged = logged + extra.detach() / world
-        if cfg.precision != "16-mixed":  # the fp16 grad scaler skips non-finite steps by design
+        if self.precision != "16-mixed":  # the fp16 grad scaler skips non-finite steps by design
             self._step_losses.append(loss.detach().float().reshape(()))
             self._step_records.append((self.epoch, self.step_in_epoch, self.global_step + 1, self.current_lr()))
             if (fabric.device.type == "cpu" and world == 1) or (self.global_step + 1) % cfg.log_every_n_steps == 0:
@@ -590,7 +656,7 @@ class Trainer:
             try:
                 fabric.clip_gradients(
                     self._fmodel, self.optimizer, max_norm=cfg.grad_clip_norm, clip_val=cfg.grad_clip_value,
-                    error_if_nonfinite=cfg.precision != "16-mixed",
+                    error_if_nonfinite=self.precision != "16-mixed",
                 )
             except RuntimeError:
                 self._check_finite()  # a non-finite loss gives non-finite gradients: say so
@@ -661,7 +727,7 @@ class Trainer:
         fabric = self.fabric
         cfg = self.config
         sampler = EvalShardSampler(len(data), cfg.per_process_eval_batch_size, rank=self.global_rank, world_size=self.world_size)
-        loader = self._loader(data, sampler, seed_parts=[cfg.seed, 7919, self.global_rank])
+        loader = self._loader(data, sampler, seed_parts=[cfg.seed, 7919, self.global_rank], cache="eval")
         was_training = module.training
         module.eval()
         scores, targets, indices = [], [], []
@@ -674,6 +740,8 @@ class Trainer:
                     continue
                 if fabric.device.type != "cpu":
                     batch = fabric.to_device(batch)
+                if self.channels_last:
+                    batch = _to_channels_last(batch)
                 with fabric.autocast():
                     out = module(batch["input"])
                 if not isinstance(out, dict) or "logits" not in out:
@@ -970,6 +1038,8 @@ class Trainer:
              batch_sampler: Any | None, resume: str | os.PathLike | None) -> dict[str, Any]:
         cfg = self.config
         seed_everything(cfg.seed, deterministic=cfg.deterministic)
+        if fabric.device.type == "cuda" and not cfg.deterministic:
+            torch.backends.cudnn.benchmark = True  # fixed-size image batches: let cuDNN pick its fastest kernels
         if len(train_data) == 0:
             raise ValueError("train_data is empty")
         if scheduler_interval(cfg) == "eval" and val_data is None:
@@ -995,9 +1065,12 @@ class Trainer:
 
         if cfg.sync_batchnorm and self.world_size > 1:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         self.model = model
         optimizer = build_optimizer(model, cfg)
-        self._fmodel, self.optimizer = fabric.setup(model, optimizer)
+        forward = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+        self._fmodel, self.optimizer = fabric.setup(forward, optimizer)
         steps_per_epoch = max(len(sampler), 1)
         self.scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=steps_per_epoch)
         self.ema = ModelEMA(model, cfg.ema_decay, warmup=cfg.ema_warmup) if cfg.ema_decay is not None else None
@@ -1025,6 +1098,7 @@ class Trainer:
             if cfg.tensorboard:
                 self._tb = TensorBoardLogger(out / "tb", purge_step=self.global_step if resume is not None else None)
         restore_err = [_set_on_error(d, cfg.on_error) for d in (train_data, val_data) if d is not None]
+        self._loaders = {}
         try:
             for cb in self._hooks:
                 cb.on_fit_start(self)
@@ -1037,6 +1111,7 @@ class Trainer:
                 cb.on_fit_end(self)
             self._write_report(val_data)
         finally:
+            self._close_loaders()
             for changed in reversed(restore_err):
                 for obj, old in reversed(changed):
                     obj.on_error = old
@@ -1073,7 +1148,8 @@ class Trainer:
             self.batch_sampler.set_epoch(epoch)
             skip = self.step_in_epoch
             shard = ShardedBatchSampler(self.batch_sampler, rank=self.global_rank, world_size=self.world_size, skip=skip)
-            loader = self._loader(train_data, shard, seed_parts=[cfg.seed, epoch, self.global_rank, skip])
+            loader = self._loader(train_data, shard, seed_parts=[cfg.seed, epoch, self.global_rank], offset=skip,
+                                  cache="train")
             for cb in self._hooks:
                 cb.on_epoch_start(self, epoch)
             self.model.train()

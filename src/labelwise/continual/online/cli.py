@@ -2,10 +2,10 @@
 
 ::
 
-    labelwise online --config configs/online/multidigits.yaml [--methods prs,prs+ssca] [--seeds 0,1,2]
+    labelwise online --config online/multidigits [--methods prs,prs+ssca] [--seeds 0,1,2]
                      [--output DIR] [key=value ...]
 
-The config has four sections (see ``configs/online/``)::
+The config has four sections (see the shipped ``online/*`` configs, ``labelwise configs list``)::
 
     sequence: {name: multidigits | cocoseq | nuswideseq, options: {...}}   # load_sequence(name, **options)
     online: {...}                                                          # OnlineConfig fields
@@ -72,12 +72,12 @@ def _set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
 
 
 def load_online_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read a YAML online config and apply ``key=value`` overrides; unknown top-level keys raise ``ValueError``."""
+    """Read a YAML online config (a file or a shipped name, e.g. ``online/multidigits``) and apply ``key=value`` overrides; unknown top-level keys raise ``ValueError``."""
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"online config {p} not found")
+    from labelwise.shipped_configs import resolve_config
+
+    p = resolve_config(path)
     from labelwise.config import yaml_load
 
     try:
@@ -159,7 +159,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "NUS-WIDEseq or the MultiDigits sequence under the online protocol (one pass, stream batch 10, "
         "replay from a fixed memory); prints the Table 7-shaped summary.",
     )
-    c.add_argument("--config", "-c", required=True, help="YAML online configuration (see configs/online/)")
+    c.add_argument("--config", "-c", required=True, help="YAML online configuration: a file or a shipped name, e.g. online/multidigits")
     c.add_argument(
         "--methods", "-m", default=None, help="comma-separated, e.g. prs,prs+ssca (default: config)"
     )
