@@ -165,6 +165,19 @@ def test_non_empty_directory_that_is_not_a_run_is_refused(cache, tmp_path, capsy
     assert snapshot(out) == before and sorted(p.name for p in out.iterdir()) == ["metrics.csv", "notes.txt"]
 
 
+def test_output_that_is_a_file_or_under_a_file(cache, tmp_path, capsys):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("mine\n")
+    assert main(argv(cache, blocker)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"labelwise: error: output directory {blocker} exists and is not a directory; choose another "
+                   "--output"]
+    assert main(argv(cache, blocker / "run", "--overwrite")) == 2  # not even --overwrite replaces a file
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"labelwise: error: {blocker / 'run'}: Not a directory"]
+    assert blocker.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["results.txt"]
+
+
 def test_previous_run_is_refused_without_resume_or_overwrite(cache, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(argv(cache, run)) == 0
