@@ -318,6 +318,19 @@ def test_missing_image_file(tmp_path, tags, capsys):
     assert snapshot(data) == before
 
 
+def test_missing_image_file_skipped_with_on_error_skip(tmp_path, tags, capsys):
+    data = tmp_path / "d"
+    shutil.copytree(tags, data)
+    (data / "images" / "train_03.png").unlink()
+    cfg = write_config(tmp_path / "c.yaml", data, options="separator: ';'")
+    before = snapshot(data)
+    code, err = run(["train", "-c", cfg, "--output", tmp_path / "run", "--no-test", "trainer.on_error=skip"], capsys)
+    assert code == 0, err
+    with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
+        assert [r["skipped"] for r in csv.DictReader(fh)] == ["1"]  # dropped and counted
+    assert snapshot(data) == before
+
+
 def test_images_without_image_size(tmp_path, tags, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {{name: csv, root: '{tags}', options: {{separator: ';'}}}}\nmodel: {{name: ofml, "
@@ -510,6 +523,20 @@ def test_predict_unreadable_image(tmp_path, tag_run, capsys):
     msg = one_error(["predict", "--checkpoint", tag_run, bad, "-o", previous], capsys)
     assert str(bad) in msg, msg
     assert previous.read_text() == "keep me\n"
+
+
+def test_predict_skip_unreadable_counts_and_continues(tmp_path, tags, tag_run, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    good = tags / "images" / "test_00.png"
+    out = tmp_path / "p.csv"
+    status = main([str(a) for a in ["predict", "--checkpoint", tag_run, good, bad, "-o", out, "--skip-unreadable"]])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "1 image(s) predicted with threshold 0.5, 1 unreadable skipped" in captured.out
+    with open(out, newline="") as fh:
+        assert [os.path.basename(r["path"]) for r in csv.DictReader(fh)] == ["test_00.png"]
+    assert bad.read_bytes() == b"not a png"
 
 
 def test_predict_missing_input(tmp_path, tag_run, capsys):

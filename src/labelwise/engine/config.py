@@ -137,6 +137,21 @@ class TrainerConfig(BaseModel):
     )
     grad_clip_norm: float | None = Field(None, gt=0, description="Clip the global gradient norm to this value (None: off).")
     grad_clip_value: float | None = Field(None, gt=0, description="Clip every gradient element to [-v, v] (None: off).")
+    divergence_factor: float | None = Field(
+        1e4,
+        gt=1,
+        description=(
+            "A finite training loss whose magnitude exceeds this many times the median magnitude of the run's "
+            "first 50 step losses is a divergence (None: no check; NaN/inf losses always stop the run)."
+        ),
+    )
+    stop_on_divergence: bool = Field(
+        True,
+        description=(
+            "On a divergence (`divergence_factor`): stop the run with an error naming the epoch, step and "
+            "learning rate, keeping the last checkpoint (True), or log one warning and continue (False)."
+        ),
+    )
 
     # -- devices -----------------------------------------------------------------------------------------
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="Fabric accelerator.")

@@ -71,10 +71,15 @@ Safety
 While ``fit`` runs, rank 0 holds the run-directory lock (:mod:`labelwise.engine.run_lock`) and sweeps the
 temporary files an interrupted earlier run left behind. A non-finite training loss stops the run with a
 :class:`NonFiniteLossError` naming the epoch, step and learning rate, before anything is evaluated or saved,
-so the last checkpoint on disk is the last good one. The check reads the loss every step in a single CPU
-process and every ``log_every_n_steps`` steps (and before every checkpoint and evaluation) otherwise, so it
-adds no device synchronisation per step. It is off with ``precision="16-mixed"``, whose gradient scaler
-skips the steps with non-finite values by design. A checkpoint that cannot be written (disk full) raises
+so the last checkpoint on disk is the last good one. A finite loss that blows up, more than
+``divergence_factor`` (default 1e4) times the median magnitude of the run's first 50 step losses, is a
+divergence: with ``stop_on_divergence`` (the default) it stops the run the same way with a
+:class:`LossDivergedError`, else it is logged once as a warning and training continues. Validation scores
+that are NaN/inf (weights that diverged after the last checked step) stop the run with a
+:class:`LossDivergedError` too. The checks read the loss every step in a single CPU process and every
+``log_every_n_steps`` steps (and before every checkpoint and evaluation) otherwise, so they add no device
+synchronisation per step. They are off with ``precision="16-mixed"``, whose gradient scaler skips the steps
+with non-finite values by design. A checkpoint that cannot be written (disk full) raises
 :class:`~labelwise.engine.checkpoint.CheckpointWriteError` and leaves the previous one intact.
 
 EMA
@@ -140,7 +145,7 @@ from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
 
-__all__ = ["Trainer", "Predictions", "NonFiniteLossError", "seed_everything"]
+__all__ = ["Trainer", "Predictions", "NonFiniteLossError", "LossDivergedError", "seed_everything"]
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +161,29 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, message: str, *, epoch: int, step_in_epoch: int, global_step: int, lr: float, loss: float):
         super().__init__(message)
         self.epoch, self.step_in_epoch, self.global_step, self.lr, self.loss = epoch, step_in_epoch, global_step, lr, loss
+
+
+class LossDivergedError(FloatingPointError):
+    """The training diverged while its loss stayed finite (``trainer.stop_on_divergence``).
+
+    Raised when a step loss exceeds ``trainer.divergence_factor`` times the median of the run's first step
+    losses, or when the model's validation scores are NaN/inf after an epoch. The message names the epoch
+    and step (1-based), the learning rate and the last checkpoint on disk. Attributes: ``epoch``,
+    ``step_in_epoch`` (None for the validation case), ``global_step``, ``lr``, ``loss`` (None for the
+    validation case) and ``reference`` (the median the loss was compared with, or None).
+    """
+
+    def __init__(self, message: str, *, epoch: int, step_in_epoch: int | None, global_step: int, lr: float,
+                 loss: float | None, reference: float | None):
+        super().__init__(message)
+        self.epoch, self.step_in_epoch, self.global_step, self.lr = epoch, step_in_epoch, global_step, lr
+        self.loss, self.reference = loss, reference
+
+
+#: Divergence reference: the median magnitude of this many first step losses of a run, never below the floor
+#: (a loss that starts at exactly 0 would otherwise make any positive loss a divergence).
+DIVERGENCE_REFERENCE_STEPS = 50
+DIVERGENCE_REFERENCE_FLOOR = 1e-3
 
 _REDUCTIONS = ("mean", "sum", "batchmean")
 # ``import lightning.fabric`` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 for the whole process (for its fork-based
@@ -408,6 +436,8 @@ class Trainer:
         self._step_records: list[tuple[int, int, int, float]] = []  # (epoch, step_in_epoch, global_step, lr)
         self.precision: str = self.config.resolved_precision(_device_type(self.config.accelerator))
         self._loaders: dict[tuple[str, int], tuple[Any, Any]] | None = None  # persistent loaders of a fit
+        self._loss_reference: list[float] = []  # |loss| of the first steps: the scale a divergence is measured by
+        self._divergence: str | None = None  # where the loss first diverged (warning mode), for later messages
 
     # -- distributed context -------------------------------------------------------------------------
     def setup_fabric(self) -> Any:
@@ -679,32 +709,94 @@ class Trainer:
         return True
 
     def _check_finite(self) -> None:
-        """Raise :class:`NonFiniteLossError` at the first recorded step whose loss is not finite.
+        """Check the recorded step losses: stop at the first non-finite one, and at the first divergence.
 
-        Every process calls it at the same steps (the first bad step is agreed with one all-reduce).
+        A non-finite loss raises :class:`NonFiniteLossError`. A finite loss whose magnitude exceeds
+        ``divergence_factor`` times the median magnitude of the run's first :data:`DIVERGENCE_REFERENCE_STEPS`
+        step losses (at least :data:`DIVERGENCE_REFERENCE_FLOOR`) is a divergence: :class:`LossDivergedError`
+        with ``stop_on_divergence``, else one logged warning. Every process calls it at the same steps (the
+        first bad step is agreed with one all-reduce).
         """
         if not self._step_losses:
             return
-        losses = torch.stack(self._step_losses)
+        raw = torch.stack(self._step_losses).tolist()  # one host copy per check
         records = self._step_records
         self._step_losses, self._step_records = [], []
-        bad = torch.nonzero(~torch.isfinite(losses)).reshape(-1)
-        first = torch.tensor([int(bad[0]) if bad.numel() else len(records)], device=self.device)
+        n = len(records)
+        bad = next((j for j, v in enumerate(raw) if not math.isfinite(v)), n)
+        diverged, reference = self._first_divergence(raw[:bad])
+        first = torch.tensor([bad, diverged], device=self.device)
         if self.world_size > 1:
             first = self.fabric.all_reduce(first, reduce_op="min")
-        i = int(first.reshape(-1)[0])
-        if i >= len(records):
+        bad, diverged = (int(v) for v in first.reshape(-1).tolist())
+        if bad < n and bad <= diverged:
+            epoch, step, global_step, lr = records[bad]
+            value = raw[bad] if not math.isfinite(raw[bad]) else float("nan")
+            raise NonFiniteLossError(
+                f"the training loss is {value} at epoch {epoch + 1}, step {step + 1} (global step {global_step}) "
+                f"with learning rate {lr:.6g}; the run stopped there and {self._kept_checkpoint()}. Lower "
+                "trainer.lr, set trainer.grad_clip_norm, or check the data for NaN/inf values",
+                epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=value,
+            )
+        if diverged >= n or self._divergence is not None:
             return
-        epoch, step, global_step, lr = records[i]
-        value = float(losses[i]) if bad.numel() else float("nan")
+        epoch, step, global_step, lr = records[diverged]
+        loss = raw[diverged]
+        where = f"epoch {epoch + 1}, step {step + 1} (global step {global_step}) with learning rate {lr:.6g}"
+        ratio = f"{abs(loss) / reference:.3g} times" if reference else "far above"
+        what = (f"the training loss diverged: {loss:.4g} at {where} is {ratio} the median magnitude "
+                f"{reference:.4g} of the first {len(self._loss_reference)} step losses (more than "
+                f"trainer.divergence_factor={self.config.divergence_factor:g})")
+        self._divergence = f"the training loss first diverged at {where}"
+        if self.config.stop_on_divergence:
+            raise LossDivergedError(
+                f"{what}; the run stopped there and {self._kept_checkpoint()}. Lower trainer.lr, set "
+                "trainer.grad_clip_norm, or set trainer.stop_on_divergence=false to only warn",
+                epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=loss,
+                reference=reference,
+            )
+        if self.is_global_zero:
+            logger.warning("%s; training continues (trainer.stop_on_divergence=false) but is unlikely to recover: "
+                           "lower trainer.lr or set trainer.grad_clip_norm", what)
+
+    def _first_divergence(self, losses: list[float]) -> tuple[int, float]:
+        """Index of the first of ``losses`` (finite) that diverges (``len(losses)`` if none) and its reference.
+
+        The losses before it that do not diverge extend the reference window (the first
+        :data:`DIVERGENCE_REFERENCE_STEPS` step losses of the run).
+        """
+        import statistics
+
+        factor = self.config.divergence_factor
+        ref = self._loss_reference
+        reference = 0.0
+        for j, v in enumerate(losses):
+            if factor is not None and ref:
+                reference = max(statistics.median(ref), DIVERGENCE_REFERENCE_FLOOR)
+                if abs(v) > factor * reference:
+                    return j, reference
+            if len(ref) < DIVERGENCE_REFERENCE_STEPS:
+                ref.append(abs(v))
+        return len(losses), reference
+
+    def _kept_checkpoint(self) -> str:
+        """What an error that stops the run says about the checkpoint on disk."""
         last = self.checkpoint_dir / "last.json" if self.checkpoint_dir is not None and self.config.save_checkpoints else None
-        kept = (f"the last checkpoint, {last}, was written before and is kept" if last is not None and last.exists()
+        return (f"the last checkpoint, {last}, was written before and is kept" if last is not None and last.exists()
                 else "no checkpoint was written")
-        raise NonFiniteLossError(
-            f"the training loss is {value} at epoch {epoch + 1}, step {step + 1} (global step {global_step}) with "
-            f"learning rate {lr:.6g}; the run stopped there and {kept}. Lower trainer.lr, set "
-            "trainer.grad_clip_norm, or check the data for NaN/inf values",
-            epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=value,
+
+    def _check_scores(self, preds: Predictions) -> None:
+        """Stop with :class:`LossDivergedError` when the validation scores are not finite (diverged weights)."""
+        scores = preds[0]
+        if scores.size == 0 or np.isfinite(scores).all():
+            return
+        cause = f" ({self._divergence})" if self._divergence else ""
+        lr = self.current_lr()
+        raise LossDivergedError(
+            f"the model's validation scores are NaN or infinite after epoch {self.epoch + 1} with learning rate "
+            f"{lr:.6g}: the training diverged{cause}; the run stopped there and {self._kept_checkpoint()}. Lower "
+            "trainer.lr, set trainer.grad_clip_norm, or check the validation data for NaN/inf values",
+            epoch=self.epoch + 1, step_in_epoch=None, global_step=self.global_step, lr=lr, loss=None, reference=None,
         )
 
     def current_lr(self) -> float:
@@ -1083,6 +1175,7 @@ class Trainer:
         self.history = []
         self._epoch_done = False
         self._step_losses, self._step_records = [], []
+        self._loss_reference, self._divergence = [], None
 
         rng_state = None
         if resume is not None:
@@ -1206,6 +1299,7 @@ class Trainer:
         evaluated = val_data is not None and ((self.epoch + 1) % cfg.eval_every == 0 or last_epoch)
         if evaluated:
             preds = self._predict_arrays(self._eval_module(), val_data, desc="validate")
+            self._check_scores(preds)
             metrics = self._metrics(preds, self.class_names)
             if cfg.monitor not in metrics:
                 raise KeyError(
