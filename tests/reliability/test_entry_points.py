@@ -29,8 +29,8 @@ from labelwise.engine.run_lock import LOCK_NAME
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTINUAL = ROOT / "configs" / "continual" / "multidigits20_b4c2.yaml"
-ONLINE = ROOT / "configs" / "online" / "multidigits.yaml"
+CONTINUAL = ROOT / "src" / "labelwise" / "configs" / "continual" / "multidigits20_b4c2.yaml"
+ONLINE = ROOT / "src" / "labelwise" / "configs" / "online" / "multidigits.yaml"
 CONTINUAL_TINY = ["data.options.n_train=60", "data.options.n_test=40", "data.options.n_val=8", "data.image_size=16",
                   "model.backbone=test_resnet", "trainer.max_epochs=1", "trainer.batch_size=16", "trainer.progress=false",
                   "continual.scenario=B16-C4", "continual.plot=false"]
