@@ -204,7 +204,7 @@ def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> y = (rng.random((200, 3)) < 0.4).astype(np.uint8)
-    >>> x = y * 2.0 + rng.normal(size=(200, 3))
+    >>> x = y * 4.0 + rng.normal(size=(200, 3))
     >>> linear_probe((x[:150], y[:150]), (x[150:], y[150:]))["mAP"] > 90
     True
     """
