@@ -210,35 +210,45 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     everything: dict[str, Any] = {"profile": p, "results": {}}
     tables = []
-    for dataset in args.datasets:
-        data = build_datasets(run_config(dataset, MODELS["OFML"], 0, p))
-        results: dict[str, list[dict[str, float]]] = {}
-        seconds: dict[str, float] = {}
-        plotted: dict[str, Any] = {}
-        for label in args.models:
-            results[label] = []
-            t0 = time.perf_counter()
-            for seed in p["seeds"]:
+    datas = {dataset: build_datasets(run_config(dataset, MODELS["OFML"], 0, p)) for dataset in args.datasets}
+    results: dict[str, dict[str, list[dict[str, float]]]] = {d: {m: [] for m in args.models} for d in datas}
+    run_seconds: dict[str, dict[str, list[float]]] = {d: {m: [] for m in args.models} for d in datas}
+    plotted: dict[str, dict[str, Any]] = {d: {} for d in datas}
+    budget = regime.Budget(args.time_budget)
+    # seed-major order: a run cut short by --time-budget still holds complete seed pairs for every claim
+    for seed in p["seeds"]:
+        for dataset, data in datas.items():
+            for label in args.models:
+                if budget.exhausted():
+                    break
+                t0 = time.perf_counter()
                 row, angles, _ = train_one(run_config(dataset, MODELS[label], seed, p), data)
-                results[label].append(row)
+                run_seconds[dataset][label].append(time.perf_counter() - t0)
+                results[dataset][label].append(row)
                 raw_rows.append({"dataset": dataset, "method": METHOD_KEYS[label], "seed": seed, **row})
                 if seed == p["seeds"][0] and label in ("OFML", "SSCA S=1"):
-                    plotted[label] = angles
+                    plotted[dataset][label] = angles
                 print(f"{dataset} {label} seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
-            seconds[label] = (time.perf_counter() - t0) / len(p["seeds"])
-        if plotted:
-            png = plot_angle_distributions(plotted, plot_dir / f"dlfl_angles_{dataset}.png", max_classes=20,
+                regime.write_results("dlfl", raw_rows, args, p, time.perf_counter() - t_all, complete=False)
+    budget.report()
+    for dataset, data in datas.items():
+        res = {m: r for m, r in results[dataset].items() if r}
+        if not res:
+            continue
+        if plotted[dataset]:
+            png = plot_angle_distributions(plotted[dataset], plot_dir / f"dlfl_angles_{dataset}.png", max_classes=20,
                                            title=f"{dataset}: angles of the test images (seed {p['seeds'][0]})")
             print(f"wrote {png}", flush=True)
-        tables.append(format_table(dataset, results, len(data.class_names), seconds))
-        everything["results"][dataset] = results
+        seconds = {m: sum(v) / len(v) for m, v in run_seconds[dataset].items() if v}
+        tables.append(format_table(dataset, res, len(data.class_names), seconds))
+        everything["results"][dataset] = res
     total = time.perf_counter() - t_all
     print()
     print("\n\n".join(tables))
     print(f"\ntotal {total / 60:.1f} min ({' '.join(sys.argv[1:]) or 'full run'})")
     if args.json:
         Path(args.json).write_text(json.dumps({**everything, "seconds": total}, indent=2) + "\n")
-    out = regime.write_results("dlfl", raw_rows, args, p, total)
+    out = regime.write_results("dlfl", raw_rows, args, p, total, complete=not budget.skipped)
     print(f"raw results: {out}")
     return 0
 

@@ -56,6 +56,9 @@ def add_regime_args(parser: argparse.ArgumentParser, benchmark: str) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--time-budget", dest="time_budget", type=float, default=None,
+                        help="seconds: start no new training run after this (runs go seed by seed, so the raw "
+                             "results then hold fewer seeds, each complete); default: no limit")
     parser.add_argument("--results", default=None,
                         help=f"raw-results JSON (default docs/results/{benchmark}.json; --quick: "
                              f"runs/quick/{benchmark}.json)")
@@ -71,6 +74,24 @@ def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             p[key] = value
     p["device"], p["workers"] = args.device, args.workers
     return p
+
+
+class Budget:
+    """A wall-clock budget: ``exhausted()`` once ``seconds`` have passed (never when ``seconds`` is None)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds, self.start, self.skipped = seconds, time.perf_counter(), 0
+
+    def exhausted(self) -> bool:
+        if self.seconds is not None and time.perf_counter() - self.start > self.seconds:
+            self.skipped += 1
+            return True
+        return False
+
+    def report(self) -> None:
+        if self.skipped:
+            print(f"time budget of {self.seconds:.0f} s reached: later runs were skipped (the raw results hold "
+                  f"the seeds that completed)", flush=True)
 
 
 def shipped_or_none(name: str) -> str | None:
@@ -166,8 +187,12 @@ def results_path(benchmark: str, args: argparse.Namespace) -> Path:
 
 
 def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Namespace, p: dict[str, Any],
-                  seconds: float, extra: dict[str, Any] | None = None) -> Path:
-    """Write the raw per-seed rows in the RESULTS_SCHEMA format; returns the path."""
+                  seconds: float, extra: dict[str, Any] | None = None, complete: bool = True) -> Path:
+    """Write the raw per-seed rows in the RESULTS_SCHEMA format; returns the path.
+
+    Benchmarks call it after every run with ``complete=False`` (a killed run leaves what it measured) and once
+    at the end.
+    """
     path = results_path(benchmark, args)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -176,6 +201,7 @@ def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Nam
         "commit": git_commit(),
         "regime": args.regime,
         "quick": bool(args.quick),
+        "complete": bool(complete),
         "machine": machine(p.get("device", "cpu")),
         "profile": p,
         "seconds": round(seconds, 1),

@@ -249,6 +249,9 @@ def format_tables(dataset: str, results: dict[Setting, list[float]]) -> str:
         ]
         for value, name in rows:
             s = Setting(**{**PAPER, factor: value})
+            if not results.get(s):
+                lines.append(f"| {name} | not run (time budget) | - | - |")
+                continue
             m, sd = mean_std(results[s])
             if s == ref:
                 lines.append(f"| {name} | {m:.2f} +- {sd:.2f} | - | - |")
@@ -294,31 +297,39 @@ def main(argv: list[str] | None = None) -> int:
     out = [regime.header("two_stage", p, args), ""]
     print(out[0], flush=True)
     raw_rows: list[dict[str, Any]] = []
-    for dataset in args.datasets:
-        data = build_datasets(run_config(dataset, Setting(**PAPER), args.seeds[0], p, args.lr))
-        results: dict[Setting, list[float]] = {}
-        for s in settings():
-            results[s] = []
-            for seed in args.seeds:
+    datas = {d: build_datasets(run_config(d, Setting(**PAPER), args.seeds[0], p, args.lr)) for d in args.datasets}
+    results_all: dict[str, dict[Setting, list[float]]] = {d: {s: [] for s in settings()} for d in datas}
+    budget = regime.Budget(args.time_budget)
+    # seed-major order: a run cut short by --time-budget still holds complete seed pairs for every claim
+    for seed in args.seeds:
+        for dataset, data in datas.items():
+            for s in settings():
+                if budget.exhausted():
+                    break
                 t0 = time.time()
                 row = train_one(run_config(dataset, s, seed, p, args.lr), data)
-                results[s].append(row["mAP"])
+                results_all[dataset][s].append(row["mAP"])
                 raw_rows += [{"dataset": dataset, "method": m, "seed": seed, **row} for m in method_names(s)]
                 print(
                     f"[{time.time() - start:6.0f}s] {dataset} {s.label()} seed={seed}: "
-                    f"mAP {results[s][-1]:.2f} ({time.time() - t0:.1f}s)",
+                    f"mAP {row['mAP']:.2f} ({time.time() - t0:.1f}s)",
                     file=sys.stderr,
                     flush=True,
                 )
+                regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=False)
+    budget.report()
+    for dataset, results in results_all.items():
+        results = {s: v for s, v in results.items() if v}
         raw[dataset] = {s.label(): v for s, v in results.items()}
-        out.append(format_tables(dataset, results))
+        if results.get(Setting(**PAPER)):
+            out.append(format_tables(dataset, results))
     out.append(f"total time {time.time() - start:.0f}s")
     print("\n".join(out))
     if args.json is not None:
         args.json.write_text(
             json.dumps({"profile": p, "seeds": args.seeds, "lr": args.lr, "mAP": raw}, indent=2)
         )
-    path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start)
+    path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=not budget.skipped)
     print(f"raw results: {path}")
     return 0
 
