@@ -100,20 +100,19 @@ def benchmark_section(doc: dict[str, Any]) -> str:
             cells = [_mean_std([float(r.get(k, math.nan)) for r in rs]) for k in present]
             lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + " |")
         lines.append("")
-    claims = CLAIMS.get(name, [])
-    if claims:
+    claim_lines = []
+    for ds in datasets:
+        for c in CLAIMS.get(name, []):
+            e = evaluate_claim(rows, c, ds)
+            if e["n"] > 0:
+                claim_lines.append(
+                    f"| {c.text} | {ds} | {e['n']} | {_fmt(e['mean_better'])} | {_fmt(e['mean_worse'])} | "
+                    f"{e['diff']:+.2f} | [{_fmt(e['low'])}, {_fmt(e['high'])}] | {_fmt(e['width'])} | "
+                    f"**{e['verdict']}** |")
+    if claim_lines:
         lines += ["Paper claims (difference of means, paired by seed, 95% t-interval):", "",
                   "| claim | dataset | n | better | worse | difference | 95% interval | width | verdict |",
-                  "|---|---|---:|---:|---:|---:|---|---:|---|"]
-        for ds in datasets:
-            for c in claims:
-                e = evaluate_claim(rows, c, ds)
-                if e["n"] == 0:
-                    continue
-                lines.append(f"| {c.text} | {ds} | {e['n']} | {_fmt(e['mean_better'])} | {_fmt(e['mean_worse'])} | "
-                             f"{e['diff']:+.2f} | [{_fmt(e['low'])}, {_fmt(e['high'])}] | {_fmt(e['width'])} | "
-                             f"**{e['verdict']}** |")
-        lines.append("")
+                  "|---|---|---:|---:|---:|---:|---|---:|---|", *claim_lines, ""]
     return "\n".join(lines)
 
 

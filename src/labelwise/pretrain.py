@@ -242,6 +242,9 @@ def _run_config(recipe: dict[str, Any], device: str | None, workers: int | None)
     trainer.update({"progress": False, "tensorboard": False, "report": False, "save_checkpoints": True})
     if device is not None:
         trainer["accelerator"] = "cuda" if device.startswith("cuda") else device
+        if device.startswith("cuda"):
+            trainer.setdefault("precision", "bf16-mixed")
+            trainer.setdefault("pin_memory", True)
     if workers is not None:
         trainer["num_workers"] = int(workers)
     return load_config(run)
