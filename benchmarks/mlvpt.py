@@ -202,6 +202,8 @@ def run_pretrained(args: argparse.Namespace) -> int:
                  patience=1, batch_size=32, seeds=[0, 1], weights=regime.shipped_or_none("md-vit-tiny"))
         if p["weights"] is None:
             p["backbone_kwargs"] = dict(QUICK_VIT_KW)
+        else:  # the shipped ViT at 32 px (its position embedding resampled to the 2x2 patch grid)
+            p["backbone_kwargs"] = {"img_size": 32}
     else:
         regime.require_shipped(p["weights"])
     if args.lr_override is not None:
