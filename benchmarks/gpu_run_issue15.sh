@@ -38,7 +38,7 @@ sync_out() {
   cp docs/results/*.json "$DEST/results/" 2>/dev/null
   cp docs/results.md "$DEST/" 2>/dev/null
   cp runs/gpu_issue15/*.out runs/gpu_issue15/log.txt "$DEST/logs/" 2>/dev/null
-  cp -r runs/quick "$DEST/" 2>/dev/null
+  mkdir -p "$DEST/quick" && cp runs/quick/*.json runs/quick/weights/*.json "$DEST/quick/" 2>/dev/null
   return 0
 }
 export LABELWISE_CACHE=${LABELWISE_CACHE:-$PWD/runs/gpu_issue15/cache}

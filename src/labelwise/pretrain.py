@@ -277,7 +277,8 @@ def _write_card_markdown(card: dict[str, Any], path: Path) -> None:
 
 
 def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, device: str | None = None,
-             workers: int | None = None, command: str = "", quick: bool = False) -> dict[str, Any]:
+             workers: int | None = None, command: str = "", quick: bool = False,
+             run_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Run a recipe: train, export the backbone (safetensors), probe it, write the card (JSON + markdown).
 
     Parameters
@@ -295,6 +296,8 @@ def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, devi
         The command line, recorded in the card.
     quick : bool
         Recorded in the card (the recipe was loaded with ``quick=True``).
+    run_dir : path, optional
+        Directory of the training run (checkpoints, metrics); default ``<output_dir>/<name>-run``.
 
     Returns
     -------
@@ -312,7 +315,7 @@ def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, devi
     out.mkdir(parents=True, exist_ok=True)
     name = str(recipe["name"])
     cfg = _run_config(recipe, device, workers)
-    run_dir = out / f"{name}-run"
+    run_dir = Path(run_dir) if run_dir is not None else out / f"{name}-run"
     log.info("pretraining %s on %s", name, cfg.data.name)
     summary = train_from_config(cfg, output_dir=run_dir, evaluate_test=False, log=log.info)
     best = run_dir / "checkpoints" / "best.safetensors"
@@ -414,7 +417,9 @@ def _cmd_pretrain(args: Any) -> int:
     else:
         out = Path(args.output) if args.output else Path("runs") / "pretrain" / str(recipe["name"])
     command = "labelwise pretrain " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["pretrain"] else sys.argv[1:])
-    card = pretrain(recipe, out, device=args.device, workers=args.workers, command=command.strip(), quick=args.quick)
+    run_dir = Path("runs") / "pretrain" / f"{recipe['name']}-run" if args.ship else None  # keep the package clean
+    card = pretrain(recipe, out, device=args.device, workers=args.workers, command=command.strip(), quick=args.quick,
+                    run_dir=run_dir)
     probe = card["probe"]
     print(f"{card['name']}: {out / card['file']} ({card['bytes']:,} bytes, sha256 {card['sha256'][:16]}...); "
           f"best val mAP {card['training']['best_val_mAP']:.2f}; linear probe on {probe['dataset']}: mAP "
