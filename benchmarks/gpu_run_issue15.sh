@@ -11,6 +11,9 @@
 # docs/results.md and the logs are copied there after every phase, so what was measured comes back even if
 # the call is cut.
 #
+# EXTRA_ARGS is appended to every benchmark command (e.g. EXTRA_ARGS="--n-train 2000 --max-epochs 15
+# --patience 3" to fit more seeds into the budget; the JSON records the command), PRETRAIN_ARGS to both
+# pretraining commands (dotted recipe overrides, e.g. "run.trainer.max_epochs=6").
 # STEPS (default "pretrain bench tables") and BENCHES (default "dlfl two_stage mlvpt") select what runs, so
 # the work can be split over two calls (e.g. STEPS="pretrain bench" BENCHES=dlfl, then STEPS="bench tables"
 # BENCHES="two_stage mlvpt" with the weights of the first call in the tree).
@@ -89,8 +92,8 @@ with ProcessPoolExecutor(6) as pool:
 " "$GEN_OPTS" &
 fi
 if has "$STEPS" pretrain; then
-run pretrain-cnn 170 "$PY" -m labelwise.cli pretrain --config configs/pretrain/md_resnet10t.yaml "${SHIP[@]}" $QUICK --device $DEV --workers $WORKERS &
-run pretrain-vit 170 "$PY" -m labelwise.cli pretrain --config configs/pretrain/md_vit_tiny.yaml "${SHIP[@]}" $QUICK --device $DEV --workers $WORKERS &
+run pretrain-cnn 170 "$PY" -m labelwise.cli pretrain --config configs/pretrain/md_resnet10t.yaml "${SHIP[@]}" $QUICK --device $DEV --workers $WORKERS ${PRETRAIN_ARGS:-} &
+run pretrain-vit 170 "$PY" -m labelwise.cli pretrain --config configs/pretrain/md_vit_tiny.yaml "${SHIP[@]}" $QUICK --device $DEV --workers $WORKERS ${PRETRAIN_ARGS:-} &
 fi
 wait
 sync_out
@@ -103,7 +106,7 @@ elif [ "$B" -lt 30 ]; then
   log "SKIPPED benchmarks: only $(left)s left after pretraining"
 else
   TB=$((B - 25))
-  COMMON=(--device $DEV --workers $BW --time-budget $TB $QUICK)
+  COMMON=(--device $DEV --workers $BW --time-budget $TB $QUICK ${EXTRA_ARGS:-})
   for b in $BENCHES; do
     run "$b" "$B" "$PY" "benchmarks/$b.py" "${COMMON[@]}" &
   done
