@@ -27,6 +27,8 @@ import torch
 from labelwise.engine.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parents[1]
+#: When this process started (imports, data generation and loading count against --time-budget).
+T_START = time.perf_counter()
 
 #: The regime's data options (both MultiDigits variants): objects small relative to a 128-px image.
 PRETRAINED_DATA = {"image_size": 128, "min_scale": 0.1, "max_scale": 0.25}
@@ -77,10 +79,14 @@ def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
 
 class Budget:
-    """A wall-clock budget: ``exhausted()`` once ``seconds`` have passed (never when ``seconds`` is None)."""
+    """A wall-clock budget counted from ``start`` (default: the process start, :data:`T_START`).
 
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds, self.start, self.skipped = seconds, time.perf_counter(), 0
+    ``exhausted()`` is True once ``seconds`` have passed (never when ``seconds`` is None).
+    """
+
+    def __init__(self, seconds: float | None, start: float | None = None) -> None:
+        self.seconds, self.skipped = seconds, 0
+        self.start = T_START if start is None else start
 
     def exhausted(self) -> bool:
         if self.seconds is not None and time.perf_counter() - self.start > self.seconds:

@@ -71,7 +71,7 @@ def test_write_results_follows_the_schema(tmp_path):
 def test_budget():
     regime = _load("regime")
     assert not regime.Budget(None).exhausted()
-    b = regime.Budget(0.0)
+    b = regime.Budget(0.0, start=time.perf_counter())
     time.sleep(0.01)
     assert b.exhausted() and b.skipped == 1
 
