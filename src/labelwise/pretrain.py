@@ -297,7 +297,8 @@ def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, devi
     quick : bool
         Recorded in the card (the recipe was loaded with ``quick=True``).
     run_dir : path, optional
-        Directory of the training run (checkpoints, metrics); default ``<output_dir>/<name>-run``.
+        Directory of the training run (checkpoints, metrics); default ``<output_dir>/<name>-run`` (with a
+        timestamp suffix when that directory already holds a run).
 
     Returns
     -------
@@ -316,7 +317,11 @@ def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, devi
     name = str(recipe["name"])
     cfg = _run_config(recipe, device, workers)
     run_dir = Path(run_dir) if run_dir is not None else out / f"{name}-run"
+    if run_dir.exists() and any(run_dir.iterdir()):  # a re-run: keep the earlier run, train in a fresh directory
+        run_dir = run_dir.with_name(f"{run_dir.name}-{_dt.datetime.now(_dt.UTC).strftime('%Y%m%d-%H%M%S')}")
     log.info("pretraining %s on %s", name, cfg.data.name)
+    torch.manual_seed(cfg.trainer.seed)  # the head and backbone initialisation (train_from_config does not seed it)
+    np.random.seed(cfg.trainer.seed)
     summary = train_from_config(cfg, output_dir=run_dir, evaluate_test=False, log=log.info)
     best = run_dir / "checkpoints" / "best.safetensors"
     if not best.is_file():
