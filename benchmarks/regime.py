@@ -81,15 +81,23 @@ def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 class Budget:
     """A wall-clock budget counted from ``start`` (default: the process start, :data:`T_START`).
 
-    ``exhausted()`` is True once ``seconds`` have passed (never when ``seconds`` is None).
+    ``exhausted()`` is called before each run; it is True when the next run would not end within ``seconds``:
+    the elapsed time plus the longest interval between two earlier calls (one run) exceeds the budget. Never
+    True when ``seconds`` is None.
     """
 
     def __init__(self, seconds: float | None, start: float | None = None) -> None:
         self.seconds, self.skipped = seconds, 0
         self.start = T_START if start is None else start
+        self._last: float | None = None
+        self.longest_run = 0.0
 
     def exhausted(self) -> bool:
-        if self.seconds is not None and time.perf_counter() - self.start > self.seconds:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.longest_run = max(self.longest_run, now - self._last)
+        self._last = now
+        if self.seconds is not None and now - self.start + self.longest_run > self.seconds:
             self.skipped += 1
             return True
         return False

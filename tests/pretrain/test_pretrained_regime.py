@@ -74,6 +74,11 @@ def test_budget():
     b = regime.Budget(0.0, start=time.perf_counter())
     time.sleep(0.01)
     assert b.exhausted() and b.skipped == 1
+    b = regime.Budget(0.5, start=time.perf_counter())
+    assert not b.exhausted()  # first run: no estimate yet
+    time.sleep(0.3)  # a run of 0.3 s
+    assert b.exhausted()  # 0.3 s elapsed + a 0.3 s run would end after 0.5 s
+    assert b.longest_run >= 0.3
 
 
 def test_missing_weights_stop_the_full_regime(monkeypatch):
