@@ -46,21 +46,26 @@ def add_regime_args(parser: argparse.ArgumentParser, benchmark: str) -> None:
                              "earlier from-scratch profile (random init, 64 px, fixed short schedule)")
     parser.add_argument("--quick", action="store_true",
                         help="same tables at a tiny size (< 1 minute; random weights if none are shipped)")
-    parser.add_argument("--datasets", nargs="+", default=["multidigits20", "multidigits80"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=None, help=f"default {SEEDS}")
+    parser.add_argument("--datasets", nargs="+", default=["multidigits20", "multidigits80"], help="datasets")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help=f"seeds (None: pretrained regime {SEEDS}, --quick [0, 1], scratch [0, 1, 2])")
     parser.add_argument("--max-epochs", dest="max_epochs", type=int, default=None,
-                        help=f"pretrained regime: at most this many epochs (default {MAX_EPOCHS})")
+                        help=f"pretrained regime: at most this many epochs (None: {MAX_EPOCHS}; --quick 1)")
     parser.add_argument("--patience", type=int, default=None,
-                        help=f"pretrained regime: early-stopping patience on val mAP, in epochs (default {PATIENCE})")
-    parser.add_argument("--n-train", dest="n_train", type=int, default=None, help="training images (profile default)")
-    parser.add_argument("--n-val", dest="n_val", type=int, default=None, help="validation images")
-    parser.add_argument("--n-test", dest="n_test", type=int, default=None, help="test images")
+                        help=f"pretrained regime: early-stopping patience on val mAP, in epochs (None: {PATIENCE}; "
+                             f"--quick 1); the lr drops x0.2 after patience // 2 flat epochs")
+    parser.add_argument("--n-train", dest="n_train", type=int, default=None,
+                        help="training images (None: pretrained regime 4000 at 128 px, digits 10-25%% of the side; "
+                             "--quick 96 at 32 px)")
+    parser.add_argument("--n-val", dest="n_val", type=int, default=None, help="validation images (None: 500; --quick 32)")
+    parser.add_argument("--n-test", dest="n_test", type=int, default=None, help="test images (None: 2000; --quick 64)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--time-budget", dest="time_budget", type=float, default=None,
-                        help="seconds: start no new training run after this (runs go seed by seed, so the raw "
-                             "results then hold fewer seeds, each complete); default: no limit")
+                        help="seconds from the process start: start no run that would end later (judged by the "
+                             "longest run so far); runs go seed by seed, so the raw results then hold fewer seeds, "
+                             "each complete (None: no limit)")
     parser.add_argument("--results", default=None,
                         help=f"raw-results JSON (default docs/results/{benchmark}.json; --quick: "
                              f"runs/quick/{benchmark}.json)")
