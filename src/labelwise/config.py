@@ -207,9 +207,16 @@ class SamplerConfig(_Named):
     'random'
     >>> SamplerConfig(name="adaptive", selection_pressure=8.0, warmup_epochs=2).kwargs
     {'selection_pressure': 8.0, 'warmup_epochs': 2}
+    >>> SamplerConfig.model_validate("hard").name   # a bare name (``sampler: hard``, ``sampler=hard``)
+    'hard'
     """
 
     name: str = Field("random", min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
 
 class CallbackConfig(_Named):
@@ -219,7 +226,14 @@ class CallbackConfig(_Named):
     --------
     >>> CallbackConfig(name="epoch_checkpoints", every=5).kwargs
     {'every': 5}
+    >>> CallbackConfig.model_validate("epoch_checkpoints").kwargs   # a bare name takes the defaults
+    {}
     """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
 
 class RunConfig(_Strict):

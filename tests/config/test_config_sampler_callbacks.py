@@ -128,3 +128,11 @@ def test_callbacks_overrides_by_index():
                                                           ("epoch_checkpoints", {})]
     again = load_config(cfg.to_dict(), ["callbacks.1.every=5"])
     assert [c.kwargs for c in again.callbacks] == [{"every": 2}, {"every": 5}]
+
+
+def test_bare_names():
+    cfg = load_config(BASE, ["sampler=chain", "callbacks=[epoch_checkpoints]"])
+    assert cfg.sampler.name == "chain" and cfg.sampler.kwargs == {}
+    assert [(c.name, c.kwargs) for c in cfg.callbacks] == [("epoch_checkpoints", {})]
+    with pytest.raises(ConfigError, match="sampler.name: unknown sampler 'chian'"):
+        load_config(BASE, ["sampler=chian"])
