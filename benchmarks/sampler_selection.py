@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sampler selection benchmark ({'quick' if args.quick else 'full'}): methods {args.methods}; budget {p}; "
           f"{args.threads} thread(s)", flush=True)
     t_all = time.perf_counter()
+    commit = _commit()  # the code that runs (read before the runs: the checkout may move meanwhile)
     data = build_datasets(run_config("random", p["seeds"][0], p))
     rows: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/sampler_selection.py " + " ".join(sys.argv[1:] if argv is None else argv)
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, " \
               f"{args.threads} thread(s)"
-    record = {"benchmark": "sampler_selection", "command": command.strip(), "commit": _commit(),
+    record = {"benchmark": "sampler_selection", "command": command.strip(), "commit": commit,
               "regime": "scratch", "machine": machine, "budget": p, "rows": rows}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")

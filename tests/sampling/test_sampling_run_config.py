@@ -61,9 +61,12 @@ def test_tiny_train_with_each_sampler(cache, tmp_path, capsys, name):
     run = tmp_path / name
     assert main(["train", "--config", str(QUICKSTART), *TINY, f"data.root={cache}", "trainer.max_epochs=2",
                  f"sampler.name={name}", *([] if name == "random" else ["sampler.warmup_epochs=1"]),
-                 "--output", str(run), "--no-test"]) == 0
+                 "callbacks=[{name: epoch_checkpoints, every: 2}]", "--output", str(run), "--no-test"]) == 0
     assert "best validation mAP" in capsys.readouterr().out
     assert len(_metrics(run)) == 2
+    kept = sorted(p.name for p in (run / "checkpoints").glob("epoch_*"))
+    assert kept == ["epoch_002.json", "epoch_002.safetensors"]  # the callbacks: list is built and run
+    assert load_checkpoint(run / "checkpoints" / "epoch_002.json", load_state=False).meta["epoch"] == 2
     state = load_checkpoint(run / "checkpoints" / "last", load_state=True).state["sampler"]
     if name == "random":
         assert "strategy" not in state and state["epoch"] == 1
