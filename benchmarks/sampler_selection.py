@@ -3,7 +3,7 @@
 The batch-selection paper (Zhou, Liu, Wang & Tsoumakas) claims that its adaptive loss-rank batch selection
 is model-agnostic and beats random batches; its experiments are tabular (benchmarks/batch_selection.py).
 This benchmark asks the same question of an image run configured exactly as ``labelwise train --config
-configs/quickstart.yaml sampler.name=<strategy>`` would be: the OFML baseline (a from-scratch timm backbone,
+quickstart sampler.name=<strategy>`` would be: the OFML baseline (a from-scratch timm backbone,
 average pooling, linear classifier, BCE, AdamW + OneCycle) on the embedded MultiDigits-20 benchmark, with
 the ``sampler:`` section as the only difference between the four methods:
 
@@ -84,7 +84,7 @@ def run_config(method: str, seed: int, p: dict[str, Any]) -> Any:
         sampler["warmup_epochs"] = p["warmup_epochs"]
     if method in ("adaptive", "chain"):
         sampler["features"] = "model"
-    return load_config(ROOT / "configs" / "quickstart.yaml", [
+    return load_config(ROOT / "src" / "labelwise" / "configs" / "quickstart.yaml", [
         f"data.options.n_train={p['n_train']}", f"data.options.n_val={p['n_val']}",
         f"data.options.n_test={p['n_test']}", f"data.options.image_size={p['image_size']}",
         f"data.image_size={p['image_size']}", f"model.backbone={p['backbone']}",

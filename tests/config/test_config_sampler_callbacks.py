@@ -16,7 +16,7 @@ from labelwise.run import build_callbacks, build_sampler
 from labelwise.sampling import AdaptiveBatchSampler, ChainBatchSampler, HardBatchSampler
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+QUICKSTART = ROOT / "src" / "labelwise" / "configs" / "quickstart.yaml"
 BASE = {"data": {"name": "csv"}, "model": {"name": "mlp"}, "trainer": {"batch_size": 8, "seed": 3}}
 
 

@@ -19,7 +19,7 @@ from labelwise.run import train_from_config
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+QUICKSTART = ROOT / "src" / "labelwise" / "configs" / "quickstart.yaml"
 #: 64 training images in batches of 16 (4 steps per epoch), the 2-stage test backbone, 32 px.
 TINY = ["data.options.n_train=64", "data.options.n_val=32", "data.options.n_test=32", "data.image_size=32",
         "data.options.image_size=32", "model.backbone=test_resnet", "trainer.batch_size=16",

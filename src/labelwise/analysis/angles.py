@@ -22,6 +22,9 @@ Outputs of :func:`main` (``labelwise analyze angles`` / ``python -m labelwise.an
     angles_per_class.csv        model, class, n_pos, n_neg, median/quartiles of positive and negative angles
     angles_summary.csv          model, M, optimal angle, median positive / negative angle, ...
 
+The output directory is locked while :func:`main` runs and must be new or empty unless ``--overwrite`` is
+given (:func:`labelwise.engine.run_dir.claim_output_dir`).
+
 Examples
 --------
 >>> import numpy as np
@@ -48,6 +51,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..engine.run_dir import OutputLayout
 
 __all__ = [
     "DATASET_LABEL_COUNTS",
@@ -486,6 +491,11 @@ def plot_optimal_angle_curve(
     return out
 
 
+#: What :func:`main` writes into ``--output`` (``--overwrite`` replaces these in a previous analysis).
+ANGLES_LAYOUT = OutputLayout("angle analysis", files=("optimal_angle_curve.png", "angle_distributions.png",
+                                                      "angles_per_class.csv", "angles_summary.csv"))
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="labelwise analyze angles",
@@ -504,7 +514,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint picked in a run directory")
     parser.add_argument("--module", default="mean", choices=["mean", "last"],
                         help="SSCA: mean of the modules' cosines (what predicts) or the last module's")
-    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--output", required=True, help="output directory (new or empty, unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow a non-empty --output: replace the angle analysis there (or write into another "
+                             "directory, keeping its other files)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-classes", type=int, default=40, help="classes shown in the distribution plot")
@@ -541,10 +554,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> sorted(os.listdir(out))
     ['optimal_angle_curve.png']
     """
+    from ..engine.run_dir import claim_output_dir
+
     args = _parse_args(argv)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [plot_optimal_angle_curve(out / "optimal_angle_curve.png", markers=_parse_markers(args.markers))]
+    markers = _parse_markers(args.markers)
+    with claim_output_dir(args.output, overwrite=args.overwrite, layout=ANGLES_LAYOUT, log=print) as out:
+        return _write_outputs(args, markers, out)
+
+
+def _write_outputs(args: argparse.Namespace, markers: dict[str, int] | None, out: Path) -> int:
+    written = [plot_optimal_angle_curve(out / "optimal_angle_curve.png", markers=markers)]
     if args.checkpoint:
         from ..models.heads import ssca  # noqa: F401  (registers "ssca" so its checkpoints rebuild)
         from ..run import build_datasets, load_model

@@ -17,7 +17,7 @@ from .epoch_checkpoints import EpochCheckpoints
 from .optim import build_optimizer, build_scheduler, param_groups
 from .run_lock import RunLock, RunLockedError
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
-from .trainer import Predictions, Trainer, seed_everything
+from .trainer import LossDivergedError, NonFiniteLossError, Predictions, Trainer, seed_everything
 
 __all__ = [
     "CALLBACKS",
@@ -27,7 +27,9 @@ __all__ = [
     "CheckpointWriteError",
     "EpochCheckpoints",
     "EvalShardSampler",
+    "LossDivergedError",
     "ModelEMA",
+    "NonFiniteLossError",
     "Predictions",
     "RandomBatchSampler",
     "RunLock",
