@@ -1,6 +1,6 @@
 """The run configuration: one validated YAML file describing data, model, loss and trainer.
 
-A run is described by a :class:`RunConfig` with five sections::
+A run is described by a :class:`RunConfig` with these sections::
 
     name: quickstart                 # optional; names the default output directory
     output_dir: runs/quickstart      # optional; default runs/<name>-<timestamp>
@@ -16,6 +16,11 @@ A run is described by a :class:`RunConfig` with five sections::
     trainer:                         # labelwise.engine.TrainerConfig
       max_epochs: 5
       lr: 1.0e-3
+    sampler:                         # optional; name + options of labelwise.sampling.create_sampler
+      name: adaptive                 # random (default) | hard | adaptive | chain
+      selection_pressure: 8.0
+    callbacks:                       # optional; a list of registered callbacks (labelwise.engine.CALLBACKS)
+      - {name: epoch_checkpoints, every: 2}
 
 :func:`load_config` reads the YAML (safely: no Python objects), applies command-line style dotted overrides
 (``trainer.lr=3e-4``, ``data.options.n_train=64``, ``trainer.betas=[0.9,0.99]``; values are parsed as YAML)
@@ -25,8 +30,8 @@ and validates everything. Every problem is a :class:`ConfigError` naming the dot
     configs/x.yaml: trainer.optimiser: unknown key (valid keys: accelerator, backbone_lr, ...)
     configs/x.yaml: model.scael: unknown option of model 'ofml' (did you mean 'scale'?)
 
-Model, loss and dataset options are free-form in the schema (each model has its own), and are checked
-against the signature of the registered factory when the configuration is loaded.
+Model, loss, dataset, sampler and callback options are free-form in the schema (each model has its own), and
+are checked against the signature of the registered factory when the configuration is loaded.
 
 Examples
 --------
@@ -66,6 +71,8 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "LossConfig",
+    "SamplerConfig",
+    "CallbackConfig",
     "RunConfig",
     "load_config",
     "parse_overrides",
@@ -185,14 +192,58 @@ class LossConfig(_Named):
     name: str = Field("bce", min_length=1)
 
 
+class SamplerConfig(_Named):
+    """The sampler section: the batch sampler of the training split and its options.
+
+    ``name`` is a strategy of :data:`labelwise.sampling.SAMPLERS`: ``random`` (default: a seeded permutation
+    per epoch, the trainer's own sampler), ``hard``, ``adaptive`` or ``chain`` (loss-based batch selection,
+    :mod:`labelwise.sampling`). The other keys are options of that strategy (``selection_pressure``,
+    ``warmup_epochs``, ``imbalance_weights``, ``k``, ``features``, ...), checked against its signature;
+    ``batch_size``, ``seed`` and ``drop_last`` come from the ``trainer`` section.
+
+    Examples
+    --------
+    >>> SamplerConfig().name
+    'random'
+    >>> SamplerConfig(name="adaptive", selection_pressure=8.0, warmup_epochs=2).kwargs
+    {'selection_pressure': 8.0, 'warmup_epochs': 2}
+    >>> SamplerConfig.model_validate("hard").name   # a bare name (``sampler: hard``, ``sampler=hard``)
+    'hard'
+    """
+
+    name: str = Field("random", min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class CallbackConfig(_Named):
+    """One item of the callbacks list: a name of :data:`labelwise.engine.CALLBACKS` and its options.
+
+    Examples
+    --------
+    >>> CallbackConfig(name="epoch_checkpoints", every=5).kwargs
+    {'every': 5}
+    >>> CallbackConfig.model_validate("epoch_checkpoints").kwargs   # a bare name takes the defaults
+    {}
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
 class RunConfig(_Strict):
     """Everything that defines a training run.
 
     Examples
     --------
     >>> cfg = RunConfig(data={"name": "multidigits20", "image_size": 64}, model={"name": "ofml"})
-    >>> cfg.loss.name, cfg.trainer.max_epochs, cfg.data.image_size
-    ('bce', 10, 64)
+    >>> cfg.loss.name, cfg.trainer.max_epochs, cfg.data.image_size, cfg.sampler.name, cfg.callbacks
+    ('bce', 10, 64, 'random', [])
     """
 
     name: str | None = Field(None, description="Run name; the default output directory is runs/<name>-<time>.")
@@ -201,6 +252,8 @@ class RunConfig(_Strict):
     model: ModelConfig
     loss: LossConfig = Field(default_factory=LossConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    callbacks: list[CallbackConfig] = Field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain (JSON/YAML-serialisable) dict of the configuration, model/loss options flattened in."""
@@ -413,13 +466,16 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str | tuple[str, An
     """Set dotted keys in a raw configuration dict (in place, also returned), checking every key.
 
     A key unknown at its level raises a :class:`ConfigError` naming the full dotted key and listing the
-    valid keys of that level. Keys inside free-form sections (``data.options``, model and loss options)
-    are created as needed.
+    valid keys of that level. Keys inside free-form sections (``data.options``, model, loss and sampler
+    options) are created as needed. Items of the ``callbacks`` list are addressed by index
+    (``callbacks.0.every=2``; the next index adds an item).
 
     Examples
     --------
     >>> apply_overrides({"data": {"name": "x"}}, ["data.options.n_train=64", "trainer.max_epochs=1"])
     {'data': {'name': 'x', 'options': {'n_train': 64}}, 'trainer': {'max_epochs': 1}}
+    >>> apply_overrides({"callbacks": [{"name": "epoch_checkpoints"}]}, ["callbacks.0.every=2", "sampler.name=hard"])
+    {'callbacks': [{'name': 'epoch_checkpoints', 'every': 2}], 'sampler': {'name': 'hard'}}
     >>> apply_overrides({}, ["trainer.max_epoch=1"])
     Traceback (most recent call last):
     ...
@@ -428,19 +484,32 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str | tuple[str, An
     items = [o if isinstance(o, tuple) else parse_overrides([o])[0] for o in overrides]
     for dotted, value in items:
         parts = dotted.split(".")
-        node: dict[str, Any] = raw
+        node: Any = raw
         model: type[BaseModel] | None = RunConfig
         free = False
         for depth, key in enumerate(parts):
             here = ".".join(parts[: depth + 1])
             last = depth == len(parts) - 1
-            is_section = False
+            if isinstance(node, list) and not free:  # an item of a list section: callbacks.0.every
+                if not key.isdigit() or int(key) > len(node):
+                    have = f"indices 0..{len(node) - 1}, or {len(node)} to add an item" if node else "0 to add an item"
+                    raise ConfigError([(here, f"not an item of {'.'.join(parts[:depth])} (use {have})")])
+                if int(key) == len(node):
+                    node.append(value if last else {})
+                elif last:
+                    node[int(key)] = value
+                if not last:
+                    node = node[int(key)]
+                    if not isinstance(node, dict):
+                        raise ConfigError([(here, f"is {node!r}, not a mapping (cannot set {dotted})")])
+                continue
+            is_section = is_list = False
             if not free and model is not None:
                 if key in model.model_fields:
                     ann = model.model_fields[key].annotation
                     sub = _submodel(ann)
                     if sub is not None:
-                        model, is_section = sub, True
+                        model, is_section, is_list = sub, True, get_origin(ann) is list
                     elif _is_free_mapping(ann):
                         model, free, is_section = None, True, True
                     else:
@@ -456,8 +525,10 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str | tuple[str, An
             else:
                 child = node.get(key)
                 if child is None:
-                    child = node[key] = {}
-                elif not isinstance(child, dict):
+                    child = node[key] = [] if is_list else {}
+                elif is_list and not isinstance(child, list):
+                    raise ConfigError([(here, f"is {child!r}, not a list (cannot set {dotted})")])
+                elif not is_list and not isinstance(child, dict):
                     if is_section or free:
                         raise ConfigError([(here, f"is {child!r}, not a mapping (cannot set {dotted})")])
                 node = child
@@ -504,14 +575,20 @@ def check_options(section: str, what: str, factory: Callable[..., Any], options:
         names = names + head_names
     if var_kw:
         return
+    errors = _unknown_options(section, what, names, options)
+    if errors:
+        raise ConfigError(errors)
+
+
+def _unknown_options(section: str, what: str, names: Sequence[str], options: Iterable[str]) -> list[tuple[str, str]]:
+    """``(section.key, message)`` for every option not in ``names`` (with a close-match hint)."""
     errors = []
     for key in options:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
+            close = difflib.get_close_matches(key, list(names), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             errors.append((f"{section}.{key}", f"unknown option of {what}{hint}; accepted: {', '.join(sorted(names)) or 'none'}"))
-    if errors:
-        raise ConfigError(errors)
+    return errors
 
 
 #: Loss options a run computes from the training split when the config leaves them out
@@ -560,6 +637,8 @@ def _check_registered(cfg: RunConfig) -> None:
             check_options("loss", f"loss {cfg.loss.name!r}", loss_factory, cfg.loss.kwargs)
         except ConfigError as exc:
             errors.extend(exc.errors)
+    errors.extend(_sampler_errors(cfg))
+    errors.extend(_callback_errors(cfg))
     from_data = [k for k in DATA_LOSS_OPTIONS.get(cfg.loss.name, ()) if k not in cfg.loss.kwargs]
     if not errors and LOSSES is not None and not from_data:
         try:  # losses are cheap: construct once so bad values surface now (unless the data fills options)
@@ -576,6 +655,65 @@ def _check_registered(cfg: RunConfig) -> None:
                 errors.extend(e for e in exc.errors if e not in errors)
     if errors:
         raise ConfigError(errors)
+
+
+def _sampler_errors(cfg: RunConfig) -> list[tuple[str, str]]:
+    """``sampler.name`` is a registered strategy and its options are that strategy's (not the trainer's)."""
+    from .sampling import SAMPLERS, TRAINER_SAMPLER_OPTIONS, sampler_options
+
+    name = cfg.sampler.name
+    try:
+        SAMPLERS.get(name)
+    except KeyError as exc:
+        return [("sampler.name", str(exc.args[0]) if exc.args else str(exc))]
+    errors = [(f"sampler.{key}", f"set {TRAINER_SAMPLER_OPTIONS[key]} instead (the sampler takes it from there)")
+              for key in cfg.sampler.kwargs if key in TRAINER_SAMPLER_OPTIONS]
+    rest = [key for key in cfg.sampler.kwargs if key not in TRAINER_SAMPLER_OPTIONS]
+    errors += _unknown_options("sampler", f"sampler {name!r}", sampler_options(name), rest)
+    if not errors and name != "random":
+        errors += _sampler_value_errors(name, cfg.sampler.kwargs)
+    return errors
+
+
+def _sampler_value_errors(name: str, options: dict[str, Any]) -> list[tuple[str, str]]:
+    """Build the sampler once on a small synthetic training set so that bad option values fail at load time."""
+    import numpy as np
+
+    from .data import ArrayDataset
+    from .sampling import create_sampler
+
+    k = options.get("k", 5)
+    n = max(32, k + 2) if isinstance(k, int) and not isinstance(k, bool) else 32
+    rng = np.random.default_rng(0)
+    targets = np.stack([np.ones(n, np.uint8), (np.arange(n) % 8 == 0).astype(np.uint8)], axis=1)
+    probe = ArrayDataset(rng.normal(size=(n, 2)).astype(np.float32), targets, class_names=["a", "b"])
+    try:
+        create_sampler(name, probe, batch_size=4, **options)
+    except (TypeError, ValueError) as exc:
+        bad = [key for key in options if key in str(exc)] or [key for key in options if repr(options[key]) in str(exc)]
+        return [(f"sampler.{bad[0]}" if len(bad) == 1 else "sampler", str(exc))]
+    return []
+
+
+def _callback_errors(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Every ``callbacks`` item names a registered callback and is built with its options (cheap, no data)."""
+    from .engine.callbacks import CALLBACKS
+
+    errors: list[tuple[str, str]] = []
+    for i, item in enumerate(cfg.callbacks):
+        try:
+            factory = CALLBACKS.get(item.name)
+        except KeyError as exc:
+            errors.append((f"callbacks.{i}.name", str(exc.args[0]) if exc.args else str(exc)))
+            continue
+        try:
+            check_options(f"callbacks.{i}", f"callback {item.name!r}", factory, item.kwargs)
+            factory(**item.kwargs)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+        except (TypeError, ValueError) as exc:
+            errors.append((f"callbacks.{i}", str(exc)))
+    return errors
 
 
 def _non_finite(value: Any, path: str) -> Iterable[tuple[str, Any]]:
@@ -672,7 +810,7 @@ def load_config(
     >>> load_config({"data": {"name": "csv"}, "model": {"name": "ofml", "pooling": "max"}, "lr": 1})
     Traceback (most recent call last):
     ...
-    labelwise.config.ConfigError: lr: unknown key; valid keys: data, loss, model, name, output_dir, trainer
+    labelwise.config.ConfigError: lr: unknown key; valid keys: callbacks, data, loss, model, name, output_dir, sampler, trainer
     """
     src: str | None = None
     if isinstance(source, Mapping):

@@ -49,6 +49,8 @@ __all__ = [
     "build_transform",
     "build_model",
     "build_loss",
+    "build_sampler",
+    "build_callbacks",
     "data_loss_options",
     "train_from_config",
     "prepare_output_dir",
@@ -346,6 +348,66 @@ def build_loss(cfg: RunConfig, train: Any | None = None, *, kwargs: dict[str, An
         raise ConfigError([("loss", str(exc))]) from exc
 
 
+def build_sampler(cfg: RunConfig, train: Any) -> Any:
+    """The global batch sampler of the training split described by ``cfg.sampler`` (errors name ``sampler``).
+
+    ``random`` is the trainer's own :class:`~labelwise.engine.samplers.RandomBatchSampler` (a seeded
+    permutation per epoch; ``shuffle: false`` keeps the dataset order); ``hard``, ``adaptive`` and ``chain``
+    are the loss-based samplers of :mod:`labelwise.sampling` (a batch sampler and a trainer callback that
+    reads the training step's per-sample losses). ``batch_size``, ``seed`` and ``drop_last`` come from
+    ``cfg.trainer``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labelwise.config import load_config
+    >>> from labelwise.data import ArrayDataset
+    >>> train = ArrayDataset(np.zeros((8, 2), np.float32), np.eye(8, 2, dtype=np.uint8), class_names=["a", "b"])
+    >>> cfg = load_config({"data": {"name": "csv"}, "model": {"name": "mlp"}, "trainer": {"batch_size": 4},
+    ...                    "sampler": {"name": "hard", "selection_pressure": 8.0, "warmup_epochs": 1}})
+    >>> build_sampler(cfg, train)
+    HardBatchSampler(num_samples=8, batch_size=4, selection_pressure=8.0, warmup_epochs=1, imbalance_weights=False, seed=0)
+    """
+    from .engine.samplers import RandomBatchSampler
+    from .sampling import create_sampler
+
+    t, options = cfg.trainer, cfg.sampler.kwargs
+    try:
+        if cfg.sampler.name == "random":
+            return RandomBatchSampler(len(train), t.batch_size, shuffle=options.get("shuffle", True),
+                                      drop_last=t.drop_last, seed=t.seed)
+        return create_sampler(cfg.sampler.name, train, batch_size=t.batch_size, seed=t.seed, drop_last=t.drop_last,
+                              **options)
+    except KeyError as exc:
+        raise ConfigError([("sampler.name", _message(exc))]) from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError([("sampler", str(exc))]) from exc
+
+
+def build_callbacks(cfg: RunConfig) -> list[Any]:
+    """The trainer callbacks of the ``callbacks`` list, in order (errors name ``callbacks.<i>``).
+
+    Examples
+    --------
+    >>> from labelwise.config import load_config
+    >>> cfg = load_config({"data": {"name": "csv"}, "model": {"name": "mlp"},
+    ...                    "callbacks": [{"name": "epoch_checkpoints", "every": 2}]})
+    >>> [type(cb).__name__ for cb in build_callbacks(cfg)]
+    ['EpochCheckpoints']
+    """
+    from .engine.callbacks import CALLBACKS
+
+    out = []
+    for i, item in enumerate(cfg.callbacks):
+        try:
+            out.append(CALLBACKS.get(item.name)(**item.kwargs))
+        except KeyError as exc:
+            raise ConfigError([(f"callbacks.{i}.name", _message(exc))]) from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError([(f"callbacks.{i}", str(exc))]) from exc
+    return out
+
+
 def _evaluate_predictions(trainer: Any, preds: Any, class_names: list[str]) -> dict[str, Any]:
     """Metrics of predictions exactly as the trainer computes them for validation."""
     public = getattr(trainer, "metrics_from_predictions", None)
@@ -375,12 +437,13 @@ def train_from_config(
         Run directory; default ``cfg.output_dir``, else ``runs/<name>-<timestamp>``.
     resume : str or path, optional
         A ``last`` checkpoint (or a run directory) to continue from (model, optimiser, schedule, EMA, RNG,
-        sampler and callback states, and ``metrics.csv``).
+        sampler and callback states, and ``metrics.csv``); ``cfg`` must name the same ``sampler`` and
+        ``callbacks`` as the interrupted run.
     evaluate_test : bool
         Evaluate the best checkpoint on ``data.test_split`` (when set) and write ``test_metrics.json`` and the
         test report.
     callbacks : iterable of labelwise.engine.Callback
-        Extra trainer hooks.
+        Extra trainer hooks, after those of ``cfg.callbacks``.
     log : callable, optional
         Receives one-line progress messages (the CLI prints them).
     overwrite : bool
@@ -464,12 +527,16 @@ def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, e
     criterion = build_loss(cfg, kwargs={**cfg.loss.kwargs, **loss_extra})
     if loss_extra:
         say(f"loss {cfg.loss.name}: {', '.join(loss_extra)} computed from the training split")
-    trainer = Trainer(cfg.trainer, callbacks=callbacks, output_dir=run_dir, run_config=resolved_dict)
+    sampler = build_sampler(cfg, data.train)
+    trainer = Trainer(cfg.trainer, callbacks=[*build_callbacks(cfg), *callbacks], output_dir=run_dir,
+                      run_config=resolved_dict)
     say(
         f"training {cfg.model.name} on {cfg.data.name}: {len(data.train)} train / "
         f"{len(data.val) if data.val is not None else 0} val samples, {len(data.class_names)} classes -> {run_dir}"
     )
-    summary = dict(trainer.fit(model, criterion, data.train, data.val, resume=resume))
+    if cfg.sampler.name != "random":
+        say(f"batch sampler: {sampler!r}")
+    summary = dict(trainer.fit(model, criterion, data.train, data.val, batch_sampler=sampler, resume=resume))
     summary["output_dir"] = str(run_dir)
     summary["class_names"] = data.class_names
     summary["val_metrics"] = None

@@ -106,7 +106,7 @@ def test_unknown_key_in_file_names_file_and_nested_key(tmp_path):
         load_config(p)
     assert str(info.value).startswith(f"{p}: trainer.max_epoch: unknown key (did you mean 'max_epochs'?)")
     top = _write(tmp_path, "data: {name: csv}\nmodel: {name: ofml}\nepochs: 3\n", "top.yaml")
-    with pytest.raises(ConfigError, match=r"epochs: unknown key; valid keys: data, loss, model, name, output_dir, trainer"):
+    with pytest.raises(ConfigError, match=r"epochs: unknown key; valid keys: callbacks, data, loss, model, name, output_dir, sampler, trainer"):
         load_config(top)
 
 

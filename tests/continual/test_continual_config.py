@@ -62,3 +62,10 @@ def test_cli_parser():
     add_parser(p.add_subparsers(dest="command"))
     args = p.parse_args(["continual", "-c", "x.yaml", "-s", "podnet", "continual.threshold=0.5", "-o", "out"])
     assert (args.config, args.strategy, args.overrides, args.output) == ("x.yaml", "podnet", ["continual.threshold=0.5"], "out")
+
+
+@pytest.mark.parametrize("override, key", [("sampler.name=adaptive", "sampler"),
+                                           ("callbacks.0.name=epoch_checkpoints", "callbacks")])
+def test_run_sections_the_continual_runner_does_not_use_are_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"multidigits20_b4c2\.yaml: {key}: labelwise continual"):
+        load_continual_config(CONFIGS[0].parent / "multidigits20_b4c2.yaml", [override], check=False)

@@ -189,6 +189,12 @@ def load_continual_config(
         run = load_config(raw, run_over, check=check)
     except ConfigError as exc:
         raise ConfigError(exc.errors, source=src) from None
+    if run.sampler.name != "random" or run.sampler.kwargs:  # the runner draws each task's batches itself
+        raise _err("sampler", "labelwise continual trains every task with random batches; remove the sampler "
+                   "section (batch selection is for labelwise train)", src)
+    if run.callbacks:
+        raise _err("callbacks", "labelwise continual does not build callbacks from the configuration (the "
+                   "strategy is its callback); remove the callbacks section", src)
     _check_strategy(strat, src)
     return ContinualConfig(run=run, continual=cont, strategy=strat, source=src)
 

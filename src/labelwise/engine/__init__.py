@@ -1,7 +1,7 @@
 """labelwise.engine: the Lightning Fabric trainer, optimisers and schedules, EMA, atomic safetensors + JSON
 checkpoints, batch samplers and callback hooks."""
 
-from .callbacks import Callback
+from .callbacks import CALLBACKS, Callback
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -13,16 +13,19 @@ from .checkpoint import (
 )
 from .config import TrainerConfig
 from .ema import ModelEMA
+from .epoch_checkpoints import EpochCheckpoints
 from .optim import build_optimizer, build_scheduler, param_groups
 from .run_lock import RunLock, RunLockedError
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
 from .trainer import LossDivergedError, NonFiniteLossError, Predictions, Trainer, seed_everything
 
 __all__ = [
+    "CALLBACKS",
     "Callback",
     "Checkpoint",
     "CheckpointError",
     "CheckpointWriteError",
+    "EpochCheckpoints",
     "EvalShardSampler",
     "LossDivergedError",
     "ModelEMA",

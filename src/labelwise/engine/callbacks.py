@@ -20,6 +20,10 @@ Order of calls inside :meth:`Trainer.fit`::
 
 ``on_task_end(trainer, task)`` is called by continual runners through :meth:`Trainer.end_task`.
 
+Callbacks a run configuration can name (its ``callbacks:`` list) are registered in :data:`CALLBACKS`
+(``@CALLBACKS.register("name")``; the options are the constructor's keyword arguments). Batch samplers
+are callbacks too, but a run builds them from its ``sampler:`` section (:mod:`labelwise.sampling`).
+
 Examples
 --------
 >>> import torch
@@ -45,7 +49,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["Callback"]
+from labelwise.registry import Registry
+
+__all__ = ["Callback", "CALLBACKS"]
+
+#: Callbacks by name, for the ``callbacks:`` list of a run configuration.
+CALLBACKS = Registry("callback")
 
 
 class Callback:

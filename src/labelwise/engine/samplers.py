@@ -110,6 +110,9 @@ class RandomBatchSampler:
         return {"epoch": self.epoch, "seed": self.seed, "num_samples": self.num_samples}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "strategy" in state:  # a labelwise.sampling sampler's state: the run trained with another sampler
+            raise ValueError(f"the sampler state is of labelwise.sampling's {state['strategy']!r} sampler, not of "
+                             f"RandomBatchSampler; resume with the same sampler (sampler.name={state['strategy']})")
         if int(state.get("num_samples", self.num_samples)) != self.num_samples:
             raise ValueError(
                 f"sampler state is for {state['num_samples']} samples but the dataset has {self.num_samples}"

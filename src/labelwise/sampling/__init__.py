@@ -10,11 +10,13 @@ Examples
 from .base import BatchSelectionSampler, gather_rows, selection_bce
 from .batch_selection import (
     SAMPLERS,
+    TRAINER_SAMPLER_OPTIONS,
     AdaptiveBatchSampler,
     ChainBatchSampler,
     HardBatchSampler,
     RandomSampler,
     create_sampler,
+    sampler_options,
 )
 from .chain import LabelChain, label_relation_matrix
 from .imbalance import (
@@ -34,7 +36,9 @@ from .rank import (
 
 __all__ = [
     "SAMPLERS",
+    "TRAINER_SAMPLER_OPTIONS",
     "create_sampler",
+    "sampler_options",
     "BatchSelectionSampler",
     "RandomSampler",
     "HardBatchSampler",

@@ -297,7 +297,10 @@ class BatchSelectionSampler(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`; subsequent batches are identical to the uninterrupted run."""
-        if state.get("strategy", self.strategy) != self.strategy:
+        if "strategy" not in state:  # labelwise.engine.samplers.RandomBatchSampler's state
+            raise ValueError(f"the sampler state is of the trainer's random batch sampler, not of {self.strategy!r}; "
+                             "resume with the same sampler (sampler.name=random)")
+        if state["strategy"] != self.strategy:
             raise ValueError(f"sampler state is for strategy {state['strategy']!r}, not {self.strategy!r}")
         if int(state["num_samples"]) != self.num_samples:
             raise ValueError(

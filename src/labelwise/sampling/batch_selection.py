@@ -58,7 +58,9 @@ from .rank import QuantizedLossTable, RankedLossTable
 
 __all__ = [
     "SAMPLERS",
+    "TRAINER_SAMPLER_OPTIONS",
     "create_sampler",
+    "sampler_options",
     "RandomSampler",
     "HardBatchSampler",
     "AdaptiveBatchSampler",
@@ -406,3 +408,41 @@ def create_sampler(strategy: str, dataset_or_targets: Any, *, batch_size: int, *
     ('AdaptiveBatchSampler', 2)
     """
     return SAMPLERS.get(strategy)(dataset_or_targets, batch_size=batch_size, **kwargs)
+
+
+#: Sampler arguments a training run takes from its ``trainer`` section (option -> the run's key).
+TRAINER_SAMPLER_OPTIONS: dict[str, str] = {
+    "batch_size": "trainer.batch_size",
+    "seed": "trainer.seed",
+    "drop_last": "trainer.drop_last",
+}
+
+
+def sampler_options(strategy: str) -> list[str]:
+    """Options of ``strategy`` a run configuration may set (its ``sampler:`` section), sorted.
+
+    The keyword arguments of the class's ``__init__``, followed through ``**kwargs`` into the base classes
+    (``chain`` forwards its other options to ``adaptive``); a catch-all named ``**_`` (``random``) ignores
+    options and adds none. Left out: the training data, the arguments taken from the ``trainer`` section
+    (:data:`TRAINER_SAMPLER_OPTIONS`) and ``weights`` (a precomputed array, not a configuration value).
+
+    Examples
+    --------
+    >>> sampler_options("random")
+    ['shuffle']
+    >>> "num_related" in sampler_options("chain") and "selection_pressure" in sampler_options("chain")
+    True
+    """
+    import inspect
+
+    names: set[str] = set()
+    for klass in SAMPLERS.get(strategy).__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names.update(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        if not any(p.kind is p.VAR_KEYWORD and p.name != "_" for p in params):
+            break
+    names -= {"self", "dataset_or_targets", "weights", *TRAINER_SAMPLER_OPTIONS}
+    return sorted(names)
