@@ -157,8 +157,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 # -- report ------------------------------------------------------------------------------------------
 def _cmd_report(args: argparse.Namespace) -> int:
     from .analysis.html_report import write_html_report
+    from .run import load_run_split
 
-    page = write_html_report(args.run, split=args.split, output=args.output, max_gallery=args.max_gallery)
+    page = write_html_report(args.run, split=args.split, output=args.output, max_gallery=args.max_gallery,
+                             dataset_loader=load_run_split)
     _print(f"report written to {page} ({page.stat().st_size / 1024:.0f} KiB); open it in a browser")
     return 0
 

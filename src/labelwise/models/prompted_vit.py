@@ -88,6 +88,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..data.label_groups import LabelGroups
 from .backbone import Backbone
 from .complexity import Complexity, model_complexity
 from .heads.group_moe import GroupMoEHead
@@ -472,8 +473,6 @@ def resolve_groups(groups: Any, num_classes: int):
     >>> resolve_groups({"co": [[0], [1, 2]], "dc": [[0, 1], [2]]}, 3).co_assignment.tolist()
     [0, 1, 1]
     """
-    from ..analysis.grouping import LabelGroups
-
     if groups is None:
         raise ValueError(
             "groups are required: compute them from the training labels with "
