@@ -346,8 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze", help="analysis tools: label-feature angles (DLFL), label grouping (ML-VPT)",
         description="Forward to an analysis tool; 'labelwise analyze TOOL --help' lists the tool's options.",
     )
-    a.add_argument("tool", choices=sorted(ANALYSIS_TOOLS), help="angles: labelwise.analysis.angles; "
-                   "groups: labelwise.analysis.grouping")
+    a.add_argument("tool", choices=ANALYSIS_TOOL_NAMES, help="angles: labelwise.analysis.angles; "
+                   "groups: labelwise.analysis.grouping (command lines in labelwise.analyze)")
     a.add_argument("tool_args", nargs=argparse.REMAINDER, help="arguments of the tool")
     a.set_defaults(func=_cmd_analyze)
 
@@ -358,15 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: ``labelwise analyze TOOL`` -> module whose ``main(argv)`` runs it.
-ANALYSIS_TOOLS = {"angles": "labelwise.analysis.angles", "groups": "labelwise.analysis.grouping"}
+#: ``labelwise analyze TOOL``: the tools of :data:`labelwise.analyze.ANALYSIS_TOOLS` (imported when run).
+ANALYSIS_TOOL_NAMES = ["angles", "groups"]
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    import importlib
+    from .analyze import ANALYSIS_TOOLS
 
-    module = importlib.import_module(ANALYSIS_TOOLS[args.tool])
-    return int(module.main(list(args.tool_args)) or 0)
+    return int(ANALYSIS_TOOLS[args.tool](list(args.tool_args)) or 0)
 
 
 def _split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["labelwise.config", "labelwise.analysis.report", "labelwise.export", "labelwise.inference",
-           "labelwise.run", "labelwise.cli"]
+           "labelwise.run", "labelwise.cli", "labelwise.analyze"]
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")

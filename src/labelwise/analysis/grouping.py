@@ -51,8 +51,6 @@ Examples
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -430,51 +428,3 @@ def cooccurrence_false_positive_rate(
         "pooled_fpr": fp_total / n_total if n_total else float("nan"),
         "baseline_fpr": fp_base / n_base if n_base else float("nan"),
     }
-
-
-# ----------------------------------------------------------------------------------------------------------
-# command line: python -m labelwise.analysis.grouping
-# ----------------------------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m labelwise.analysis.grouping DATASET --out groups.json [--plot groups.png]``.
-
-    Computes the groups from the training split of a registered dataset (``--option key=value`` are passed
-    to ``load_dataset``; values are parsed as JSON when possible).
-    """
-    parser = argparse.ArgumentParser(prog="labelwise analyze groups", description=main.__doc__)
-    parser.add_argument("dataset")
-    parser.add_argument("--root", default=None)
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--n-groups", type=int, default=5)
-    parser.add_argument("--tau", type=float, default=1.0)
-    parser.add_argument("--normalization", default="conditional", choices=["conditional", "jaccard"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--plot", default=None)
-    args = parser.parse_args(argv)
-    from ..data import load_dataset
-
-    options: dict[str, Any] = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--option {item!r}: expected KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    ds = load_dataset(args.dataset, root=args.root, split=args.split, **options)
-    groups = group_labels(ds.targets, args.n_groups, tau=args.tau, normalization=args.normalization,
-                          seed=args.seed, class_names=list(ds.class_names))
-    groups.meta.update({"dataset": args.dataset, "split": args.split, "options": options})
-    groups.save(args.out)
-    print(f"wrote {args.out}: co sizes {groups.co_sizes}, dc sizes {groups.dc_sizes}")
-    if args.plot:
-        plot_label_groups(groups, ds.targets, args.plot)
-        print(f"wrote {args.plot}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -59,7 +59,7 @@ and ``backbone_kwargs={}`` (to ``timm.create_model``, e.g. ``{"img_size": 448}``
 groups JSON path, a mapping ``{"co": [[...], ...], "dc": [[...], ...]}``, or ``[co_file, cluster_file]``
 (the published ML-VPT pair). ``n_groups`` follows the groups; ``isolation="group"`` by default.
 Compute groups from training labels with :func:`~labelwise.analysis.grouping.group_labels` or
-``python -m labelwise.analysis.grouping DATASET --out groups.json``. The class-to-group assignment is a
+``labelwise analyze groups DATASET --out groups.json``. The class-to-group assignment is a
 buffer of the head, so checkpoints carry it.
 
 Examples
@@ -477,7 +477,7 @@ def resolve_groups(groups: Any, num_classes: int):
         raise ValueError(
             "groups are required: compute them from the training labels with "
             "labelwise.analysis.grouping.group_labels(targets, n_groups=5) or "
-            "`python -m labelwise.analysis.grouping DATASET --out groups.json`, then pass groups=<path>"
+            "`labelwise analyze groups DATASET --out groups.json`, then pass groups=<path>"
         )
     if isinstance(groups, LabelGroups):
         out = groups
