@@ -504,7 +504,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, e
     kwargs = _model_kwargs_for(cfg, data.train)
     model = build_model(cfg, len(data.class_names), kwargs=kwargs)
     if kwargs.get("weights"):
-        say(_load_initial_weights(model, cfg, kwargs["weights"]).summary())
+        _load_initial_weights(model, cfg, kwargs["weights"])  # logs what it matched (logger of initial_weights)
     resolved = cfg.model_copy(update={"output_dir": str(run_dir)})
     resolved_dict = resolved.to_dict()
     resolved_dict["model"].update(kwargs)  # e.g. in_features found from the data, so checkpoints rebuild it
