@@ -16,8 +16,9 @@ the CSS is inline and a Content-Security-Policy forbids loading anything else. S
 
 It is built from the run directory alone: ``report/predictions_<split>.npz``
 (:mod:`labelwise.analysis.predictions`), ``metrics.csv``, ``test_metrics.json``, ``checkpoints/best.json``
-and ``config.yaml`` (re-loading the evaluated split for the thumbnails). Training writes it at the end of a
-run (the validation split, then the test split when one is evaluated); ``labelwise report RUN`` rebuilds it.
+and the evaluated split for the thumbnails (given by the trainer; ``labelwise report RUN``, which rebuilds the
+page, re-loads it from ``config.yaml`` with :func:`labelwise.run.load_run_split`). Training writes it at the
+end of a run (the validation split, then the test split when one is evaluated).
 
 Examples
 --------
