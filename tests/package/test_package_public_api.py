@@ -40,3 +40,13 @@ def test_import_labelwise_is_cheap():
 
 def test_doctests():
     assert doctest.testmod(labelwise, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_version_matches_the_package_metadata():
+    import tomllib
+    from pathlib import Path
+
+    from labelwise._version import __version__
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert labelwise.__version__ == __version__ == project["version"]
