@@ -214,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     done = 0
     per_class: dict[str, int] = {}
     for s in scen_names:
-        cfg, sc = build_scenario(ROOT / "configs" / "continual" / SCENARIOS[s], overrides)
+        from labelwise.shipped_configs import config_path
+
+        cfg, sc = build_scenario(config_path(f"continual/{SCENARIOS[s]}"), overrides)
         per_class[s] = int(cfg.strategy.options.get("memory_per_class", 2))
         results[s] = {}
         for key, (name, opts) in jobs[s].items():

@@ -37,9 +37,15 @@ from .analysis.angles import (
 )
 from .analysis.grouping import group_labels, plot_label_groups
 from .data import load_dataset
+from .engine.run_dir import OutputLayout, claim_output_dir
 from .run import build_datasets, load_model
 
 __all__ = ["ANALYSIS_TOOLS", "angles_main", "groups_main"]
+
+
+#: What :func:`angles_main` writes into ``--output`` (``--overwrite`` replaces these in a previous analysis).
+ANGLES_LAYOUT = OutputLayout("angle analysis", files=("optimal_angle_curve.png", "angle_distributions.png",
+                                                      "angles_per_class.csv", "angles_summary.csv"))
 
 
 def _parse_angles_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,7 +66,10 @@ def _parse_angles_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint picked in a run directory")
     parser.add_argument("--module", default="mean", choices=["mean", "last"],
                         help="SSCA: mean of the modules' cosines (what predicts) or the last module's")
-    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--output", required=True, help="output directory (new or empty, unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow a non-empty --output: replace the angle analysis there (or write into another "
+                             "directory, keeping its other files)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-classes", type=int, default=40, help="classes shown in the distribution plot")
@@ -98,9 +107,13 @@ def angles_main(argv: Sequence[str] | None = None) -> int:
     ['optimal_angle_curve.png']
     """
     args = _parse_angles_args(argv)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [plot_optimal_angle_curve(out / "optimal_angle_curve.png", markers=_parse_markers(args.markers))]
+    markers = _parse_markers(args.markers)
+    with claim_output_dir(args.output, overwrite=args.overwrite, layout=ANGLES_LAYOUT, log=print) as out:
+        return _write_angle_outputs(args, markers, out)
+
+
+def _write_angle_outputs(args: argparse.Namespace, markers: dict[str, int] | None, out: Path) -> int:
+    written = [plot_optimal_angle_curve(out / "optimal_angle_curve.png", markers=markers)]
     if args.checkpoint:
         results: dict[str, AngleResult] = {}
         for i, ckpt in enumerate(args.checkpoint):

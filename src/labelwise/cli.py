@@ -2,7 +2,7 @@
 
 ::
 
-    labelwise train --config configs/quickstart.yaml [dotted.key=value ...] [--output DIR] [--resume PATH] [--overwrite]
+    labelwise train --config quickstart [dotted.key=value ...] [--output DIR] [--resume PATH] [--overwrite]
     labelwise evaluate --checkpoint RUN_OR_CKPT [--split test] [data.key=value ...] [--json FILE]
     labelwise predict --checkpoint RUN_OR_CKPT INPUT... [--output preds.csv|preds.json]
                       [--threshold T | --per-class-thresholds] [--batch-size N]
@@ -11,11 +11,14 @@
     labelwise datasets list
     labelwise datasets stats NAME [--root R] [--split S] [--option key=value ...]
     labelwise models list
-    labelwise continual --config configs/continual/voc_b4c2.yaml --strategy rebll [key=value ...]
-    labelwise online --config configs/online/multidigits.yaml [--methods prs,prs+ssca] [key=value ...]
+    labelwise continual --config continual/voc_b4c2 --strategy rebll [key=value ...]
+    labelwise online --config online/multidigits [--methods prs,prs+ssca] [key=value ...]
     labelwise select run --table1 [--strategies random,adaptive ...]     (MULAN batch-selection benchmark)
     labelwise analyze angles --checkpoint RUN --output DIR               (label-feature angles, DLFL Fig. 8)
     labelwise analyze groups ...                                          (co-occurrence label groups, ML-VPT)
+
+``--config`` takes a YAML file or the name of a config shipped in the package (``quickstart``,
+``dlfl/multidigits20_ofml``, ...; ``labelwise configs list``); an existing path wins over a name.
 
 Errors a user can fix (a missing file, an invalid configuration key or value, an unknown name, a refused
 pickle, a full disk, no internet for ``pretrained: true``) are printed as one line ``labelwise: error: ...``
@@ -258,6 +261,34 @@ def _cmd_datasets_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_configs_list(args: argparse.Namespace) -> int:
+    from .shipped_configs import config_dir, config_names, config_summary
+
+    names = config_names()
+    w = max(len(n) for n in names)
+    for name in names:
+        _print(f"{name:<{w}}  {config_summary(name)}" if args.long else name)
+    if args.long:
+        _print(f"({len(names)} configs in {config_dir()}; see README.md there)")
+    return 0
+
+
+def _cmd_configs_show(args: argparse.Namespace) -> int:
+    from .shipped_configs import config_path
+
+    sys.stdout.write(config_path(args.name).read_text(encoding="utf-8"))
+    sys.stdout.flush()
+    return 0
+
+
+def _cmd_configs_copy(args: argparse.Namespace) -> int:
+    from .shipped_configs import copy_config
+
+    target = copy_config(args.name, args.dest, force=args.force)
+    _print(f"copied {args.name} to {target}; train with: labelwise train --config {target}")
+    return 0
+
+
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from .models import list_models
 
@@ -295,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train from a YAML config, evaluate the best checkpoint on the test split and "
                                    "print a metrics table. Overrides are dotted key=value pairs, e.g. "
                                    "trainer.max_epochs=3 data.options.n_train=500 model.backbone=resnet10t.")
-    t.add_argument("--config", "-c", required=True, help="YAML run configuration (see configs/)")
+    t.add_argument("--config", "-c", required=True, help="YAML run configuration: a file or a shipped config name, e.g. quickstart "
+                   "(see 'labelwise configs list')")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides of config keys (YAML values)")
     t.add_argument("--output", "-o", default=None, help="run directory (default: output_dir, else runs/<name>-<time>)")
     t.add_argument("--resume", default=None, metavar="PATH", help="continue from a 'last' checkpoint or run directory")
@@ -372,6 +404,23 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--option", action="append", metavar="key=value", help="dataset option (repeatable)")
     ds.add_argument("--all-labels", action="store_true", help="list every label (default: the 30 most frequent)")
     ds.set_defaults(func=_cmd_datasets_stats)
+
+    cf = sub.add_parser("configs", help="list, show or copy the run configs shipped with labelwise",
+                        description="The configs shipped in the package, named by their path without .yaml "
+                                    "(quickstart, dlfl/multidigits20_ofml, ...): give the name to --config, or copy "
+                                    "one to edit it.")
+    cfsub = cf.add_subparsers(dest="configs_command", metavar="action", required=True)
+    cfl = cfsub.add_parser("list", help="names accepted by --config")
+    cfl.add_argument("--long", "-l", action="store_true", help="also print each config's one-line description")
+    cfl.set_defaults(func=_cmd_configs_list)
+    cfs = cfsub.add_parser("show", help="print a shipped config")
+    cfs.add_argument("name", help="config name (see 'labelwise configs list')")
+    cfs.set_defaults(func=_cmd_configs_show)
+    cfc = cfsub.add_parser("copy", help="copy a shipped config to a file or directory to edit it")
+    cfc.add_argument("name", help="config name (see 'labelwise configs list')")
+    cfc.add_argument("dest", help="target file, or an existing directory (keeps the file name)")
+    cfc.add_argument("--force", action="store_true", help="overwrite an existing target file")
+    cfc.set_defaults(func=_cmd_configs_copy)
 
     from .continual.cli import add_parser as add_continual_parser
     from .continual.online.cli import add_parser as add_online_parser

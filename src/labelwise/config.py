@@ -678,7 +678,8 @@ def load_config(
     Parameters
     ----------
     source : str, path or mapping
-        A YAML file, or an already-parsed mapping (e.g. the ``run_config`` stored in a checkpoint).
+        A YAML file, the name of a shipped config (``"quickstart"``, ``"dlfl/multidigits20_ofml"``; see
+        :mod:`labelwise.shipped_configs`; an existing path wins), or an already-parsed mapping (e.g. the ``run_config`` stored in a checkpoint).
     overrides : iterable of str
         Dotted ``key=value`` assignments applied before validation (values parsed as YAML).
     check : bool
@@ -692,7 +693,7 @@ def load_config(
     Raises
     ------
     FileNotFoundError
-        The file does not exist.
+        The file does not exist and is not a shipped config name (the message lists close names).
     ConfigError
         Invalid YAML (with line and column), an unknown key, a bad value, an unknown name or option; the
         message names the dotted key (and the file).
@@ -712,7 +713,9 @@ def load_config(
     if isinstance(source, Mapping):
         raw = _deepcopy(dict(source))
     else:
-        path = Path(source)
+        from .shipped_configs import resolve_config
+
+        path = resolve_config(source)
         src = str(path)
         raw = _read_yaml(path)
     try:

@@ -5,13 +5,14 @@ both are usable directly from Python::
 
     from labelwise.config import load_config
     from labelwise.run import train_from_config
-    summary = train_from_config(load_config("configs/quickstart.yaml", ["trainer.max_epochs=2"]))
+    summary = train_from_config(load_config("quickstart", ["trainer.max_epochs=2"]))
     summary["test_metrics"]["mAP"], summary["output_dir"]
 
 Run directories are protected: the run holds ``.labelwise.lock`` for its whole life (a second run writing into
 the same directory is refused, naming the holder; see :mod:`labelwise.engine.run_lock`), and a new run refuses
 a non-empty directory (a previous run, or files that are not a run) unless ``overwrite=True``
-(``labelwise train --overwrite``); continuing a run with ``resume`` writes into its own directory.
+(``labelwise train --overwrite``); continuing a run with ``resume`` writes into its own directory. Both are
+:func:`labelwise.engine.run_dir.claim_output_dir`, shared by every command that writes an output directory.
 
 What a run directory holds after :func:`train_from_config`::
 
@@ -41,6 +42,7 @@ import torch
 
 from .config import DATA_LOSS_OPTIONS, ConfigError, DataConfig, RunConfig, build_transform, load_config
 from .data.dataset_kind import is_image_dataset
+from .engine.run_dir import RUN_FILES, claim_output_dir, prepare_output_dir  # noqa: F401 (RUN_FILES: re-exported)
 
 __all__ = [
     "DataSplits",
@@ -392,13 +394,12 @@ def train_from_config(
     Examples
     --------
     >>> from labelwise.config import load_config
-    >>> cfg = load_config("configs/quickstart.yaml", ["trainer.max_epochs=1"])  # doctest: +SKIP
+    >>> cfg = load_config("quickstart", ["trainer.max_epochs=1"])  # doctest: +SKIP
     >>> summary = train_from_config(cfg, output_dir="runs/try")                # doctest: +SKIP
     >>> round(summary["test_metrics"]["mAP"], 3)                                # doctest: +SKIP
     0.9
     """
     from .engine.checkpoint import check_checkpoint_exists
-    from .engine.run_lock import RunLock, is_writer_process
 
     t0 = time.perf_counter()
     say = log or (lambda msg: None)
@@ -410,82 +411,13 @@ def train_from_config(
     if inherited and output_dir is None and not cfg.output_dir and resume is None:
         run_dir = Path(inherited)
     os.environ[_RUN_DIR_ENV] = str(run_dir)
-    lock = None
     try:
-        if is_writer_process():  # the other ranks of a distributed run do not write
-            lock = RunLock(run_dir).acquire()
-            if resume is None:
-                prepare_output_dir(run_dir, overwrite=overwrite, log=say)
-        return _train(cfg, run_dir, resume=resume, evaluate_test=evaluate_test, callbacks=callbacks, say=say, t0=t0)
+        # the lock and the non-empty check, in the writing process only (the other ranks of DDP do not write)
+        with claim_output_dir(run_dir, overwrite=overwrite, resume=resume is not None, log=say):
+            return _train(cfg, run_dir, resume=resume, evaluate_test=evaluate_test, callbacks=callbacks, say=say,
+                          t0=t0)
     finally:
-        if lock is not None:
-            lock.release()
         os.environ.pop(_RUN_DIR_ENV, None)
-
-
-#: What a labelwise run writes into its directory (``overwrite`` replaces these in a previous run).
-RUN_FILES = ("config.yaml", "metrics.csv", "test_metrics.json", "checkpoints", "tb", "report")
-
-
-def prepare_output_dir(run_dir: str | os.PathLike, *, overwrite: bool = False,
-                       log: Callable[[str], None] | None = None) -> None:
-    """Check that a new run may write into ``run_dir``; with ``overwrite``, clear a previous run there.
-
-    An empty or missing directory is fine. A directory holding a previous labelwise run (``config.yaml`` with
-    any other of :data:`RUN_FILES`) or other files is refused unless ``overwrite`` is true; then the
-    previous run's files (:data:`RUN_FILES`) are removed, while files of a directory that is not a run are
-    only overwritten when a run file has their name. The run lock and temporary files do not count.
-
-    Raises
-    ------
-    FileExistsError
-        The directory is not empty and ``overwrite`` is false (the message lists what it holds).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "metrics.csv").write_text("mine")
-    >>> prepare_output_dir(d)
-    Traceback (most recent call last):
-    ...
-    FileExistsError: ... is not empty and is not a labelwise run (it holds metrics.csv); ...
-    >>> prepare_output_dir(d, overwrite=True); (d / "metrics.csv").read_text()   # kept until the run writes
-    'mine'
-    """
-    import shutil
-
-    from .engine.run_lock import LOCK_NAME
-
-    d = Path(run_dir)
-    if not d.is_dir():
-        if d.exists():
-            raise FileExistsError(f"run directory {d} exists and is not a directory; choose another --output")
-        return
-    entries = sorted(p.name for p in d.iterdir() if p.name != LOCK_NAME and not
-                     (p.name.startswith(".") and p.name.endswith(".tmp")))
-    if not entries:
-        return
-    is_run = (d / "config.yaml").is_file() and any((d / name).exists() for name in RUN_FILES if name != "config.yaml")
-    shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
-    if not overwrite:
-        if is_run:
-            raise FileExistsError(
-                f"{d} already holds a labelwise run ({shown}); continue it with --resume {d}, replace it with "
-                "--overwrite, or choose another --output"
-            )
-        raise FileExistsError(
-            f"{d} is not empty and is not a labelwise run (it holds {shown}); choose a new or empty --output, "
-            "or pass --overwrite to write into it anyway"
-        )
-    if is_run:
-        for name in RUN_FILES:
-            p = d / name
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            elif p.exists() or p.is_symlink():
-                p.unlink()
-        if log is not None:
-            log(f"--overwrite: removed the previous run's files from {d}")
 
 
 _RUN_DIR_ENV = "LABELWISE_RUN_DIR"

@@ -165,7 +165,7 @@ def test_training_writes_the_page_and_both_predictions(tiny_run):
     np.testing.assert_array_equal(val.thresholds, test.thresholds)  # tuned on validation, applied to test
     page = (report / "index.html").read_text()
     assert "evaluated split: test (64 samples, 20 classes)" in page
-    assert "validation (best checkpoint, epoch 0)" in page and "test (best checkpoint)" in page
+    assert "validation (best checkpoint, epoch 1)" in page and "test (best checkpoint)" in page
     assert 0 < page.count('<div class="card">') <= 24
 
 

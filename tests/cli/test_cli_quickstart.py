@@ -1,19 +1,19 @@
-"""The README's main job, shrunk: `labelwise train --config configs/quickstart.yaml` on MultiDigits-20."""
+"""The README's main job, shrunk: `labelwise train --config quickstart` on MultiDigits-20."""
 
 from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
 from labelwise.cli import main
 from labelwise.config import load_config
+from labelwise.shipped_configs import config_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"
+QUICKSTART = config_dir() / "quickstart.yaml"
 TINY = ["data.options.n_train=64", "data.options.n_val=32", "data.options.n_test=32", "trainer.max_epochs=1",
         "trainer.batch_size=32", "model.backbone=test_resnet", "trainer.progress=false"]
 

@@ -14,7 +14,7 @@ TINY = {"n_train=2000": "n_train=64", "n_test=500": "n_test=32", "max_epochs=3":
 
 def test_two_setup_commands_open_the_readme_and_ci_runs_the_test_command():
     block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
-    assert len(block) == 2 and "configs/quickstart.yaml" in block[0] and block[1].endswith("-m pytest")
+    assert len(block) == 2 and block[0].endswith("labelwise train --config quickstart") and block[1].endswith("-m pytest")
     ci = (ROOT / ".ci" / "run").read_text()
     assert block[1] in ci
 
@@ -31,6 +31,6 @@ def test_python_quickstart_runs(tmp_path, monkeypatch, capsys):
     assert 0.0 <= mAP <= 1.0
 
 
-@pytest.mark.parametrize("doc", re.findall(r"\]\(((?:docs|configs)/[^)]+)\)", README))
+@pytest.mark.parametrize("doc", re.findall(r"\]\(((?:docs|src/labelwise/configs)/[^)]+)\)", README))
 def test_linked_documents_exist(doc):
     assert (ROOT / doc).exists(), f"README links {doc}, which does not exist"

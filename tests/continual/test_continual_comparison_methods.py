@@ -290,7 +290,7 @@ def test_l2p_run_trains_prompts_not_the_vit_and_masks_classes_of_other_tasks():
 
 
 # ---------------------------------------------------------------------------------------------- configs
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "continual"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "src" / "labelwise" / "configs" / "continual"
 TINY = ["data.options.n_train=60", "data.options.n_test=40", "data.options.n_val=8", "data.image_size=16",
         "trainer.max_epochs=1", "trainer.batch_size=16", "continual.plot=false"]
 

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from labelwise.config import ConfigError
 from labelwise.continual.cli import add_parser
 from labelwise.continual.config import load_continual_config
+from labelwise.shipped_configs import config_dir
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "continual").glob("*.yaml"))
+CONFIGS = sorted((config_dir() / "continual").glob("*.yaml"))
 PAPER = {"voc_b4c2.yaml": ("B4-C2", 4.0e-5, None, 2), "voc_b5c3.yaml": ("B5-C3", 4.0e-5, None, 2),
          "coco_b20c4.yaml": ("B20-C4", 5.0e-5, 3.0e-5, 5), "coco_b0c5.yaml": ("B0-C5", 5.0e-5, 3.0e-5, 5)}
 

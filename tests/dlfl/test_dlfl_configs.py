@@ -1,4 +1,4 @@
-"""Every configuration in configs/dlfl validates and keeps the paper's head and recipe."""
+"""Every configuration in the shipped configs dlfl/ validates and keeps the paper's head and recipe."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import labelwise.data.formats.pedestrian  # noqa: F401  (registers the PAR datasets until formats/__init__ does)
 from labelwise.config import load_config
 from labelwise.data import DATASETS
+from labelwise.shipped_configs import config_dir
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "dlfl"
+CONFIG_DIR = config_dir() / "dlfl"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 PAR = {"pa100k_r50", "peta_zs_r50", "rap_zs_r50"}
 GENERIC = {"coco_r101_448", "voc2007_r101_448", "nuswide_r101_448"}

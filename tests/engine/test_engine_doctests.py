@@ -8,7 +8,8 @@ import importlib
 import pytest
 import torch
 
-MODULES = ["callbacks", "checkpoint", "config", "ema", "logging", "optim", "run_lock", "samplers", "trainer"]
+MODULES = ["callbacks", "checkpoint", "config", "ema", "loading", "logging", "optim", "run_dir", "run_lock", "samplers",
+           "trainer"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,8 +1,6 @@
-"""Every configuration in configs/mlvpt validates with the RunConfig and keeps the section 5.1 recipe."""
+"""Every configuration in the shipped configs mlvpt/ validates with the RunConfig and keeps the section 5.1 recipe."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import yaml
@@ -10,8 +8,9 @@ import yaml
 import labelwise.models.prompted_vit  # noqa: F401  (registers the prompt models)
 from labelwise.config import ConfigError, load_config
 from labelwise.data import DATASETS
+from labelwise.shipped_configs import config_dir
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "mlvpt"
+CONFIG_DIR = config_dir() / "mlvpt"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,9 @@ from labelwise.continual.online import (
     summarize,
 )
 from labelwise.continual.online.cli import add_parser, load_online_config, parse_method, run_from_config
+from labelwise.shipped_configs import config_dir
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "online"
+CONFIGS = config_dir() / "online"
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,13 @@ from labelwise.config import load_config
 from labelwise.engine import Callback
 from labelwise.engine.checkpoint import CheckpointWriteError, load_checkpoint
 from labelwise.engine.run_lock import LOCK_NAME, RunLock, RunLockedError
-from labelwise.engine.trainer import NonFiniteLossError
+from labelwise.engine.trainer import LossDivergedError, NonFiniteLossError
 from labelwise.run import train_from_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+QUICKSTART = ROOT / "src" / "labelwise" / "configs" / "quickstart.yaml"
 TINY = ["data.options.n_train=64", "data.options.n_val=32", "data.options.n_test=32", "trainer.max_epochs=1",
         "trainer.batch_size=32", "model.backbone=test_resnet", "trainer.progress=false", "trainer.report=false"]
 CHECKPOINT_FILES = ("best.safetensors", "last.safetensors", "last.state.safetensors")
@@ -163,6 +163,19 @@ def test_non_empty_directory_that_is_not_a_run_is_refused(cache, tmp_path, capsy
     assert f"{out} is not empty and is not a labelwise run (it holds metrics.csv, notes.txt)" in err
     assert "--overwrite" in err and len(err.strip().splitlines()) == 1
     assert snapshot(out) == before and sorted(p.name for p in out.iterdir()) == ["metrics.csv", "notes.txt"]
+
+
+def test_output_that_is_a_file_or_under_a_file(cache, tmp_path, capsys):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("mine\n")
+    assert main(argv(cache, blocker)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"labelwise: error: output directory {blocker} exists and is not a directory; choose another "
+                   "--output"]
+    assert main(argv(cache, blocker / "run", "--overwrite")) == 2  # not even --overwrite replaces a file
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"labelwise: error: {blocker / 'run'}: Not a directory"]
+    assert blocker.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["results.txt"]
 
 
 def test_previous_run_is_refused_without_resume_or_overwrite(cache, tmp_path, capsys):
@@ -325,6 +338,82 @@ def test_non_finite_loss_stops_at_that_step_keeping_the_last_good_checkpoint(cac
     assert last.meta["epoch"] == 1 and all(torch.isfinite(w).all() for w in last.weights.values())
     assert [r["epoch"] for r in metrics_without_time(run)] == ["1"]
     assert not (run / LOCK_NAME).exists()  # the lock is released on the error path too
+
+
+class SpikeAtStep(NaNAtStep):
+    """Adds a constant (no gradient: training itself is unaffected) of ``size`` to the loss at one global step."""
+
+    def __init__(self, step: int, ckpt_dir: Path, size: float = 1e9) -> None:
+        super().__init__(step, ckpt_dir)
+        self.size = size
+
+    def extra_loss(self, trainer, batch, outputs):
+        return torch.tensor(self.size) if trainer.global_step == self.step else None
+
+
+def test_diverging_learning_rate_stops_with_a_message(cache, tmp_path, capsys):
+    """``trainer.lr=1e6``: the loss stays finite but blows up at the second step; the run stops there."""
+    run = tmp_path / "run"
+    assert main(argv(cache, run, "trainer.lr=1e6", "trainer.max_epochs=3")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("labelwise: error: the training loss diverged: ") and len(err) == 3, err  # 2 progress lines
+    msg = err[-1]
+    assert "at epoch 1, step 2 (global step 2) with learning rate " in msg
+    assert "times the median magnitude" in msg and "trainer.divergence_factor=10000" in msg
+    assert "no checkpoint was written" in msg and "trainer.stop_on_divergence=false" in msg
+    assert not (run / "checkpoints").exists() and not (run / "metrics.csv").exists()  # nothing from the blow-up
+    assert not (run / LOCK_NAME).exists()
+
+
+def test_divergence_stops_keeping_the_last_good_checkpoint(cache, tmp_path):
+    run = tmp_path / "run"
+    cfg = load_config(QUICKSTART, [*TINY, f"data.root={cache}", "trainer.max_epochs=3"])
+    hook = SpikeAtStep(step=2, ckpt_dir=run / "checkpoints")  # the 3rd step: epoch 2, step 1
+    with pytest.raises(LossDivergedError) as info:
+        train_from_config(cfg, output_dir=run, evaluate_test=False, callbacks=[hook])
+    msg = str(info.value)
+    assert msg.startswith("the training loss diverged: 1e+09 at epoch 2, step 1 (global step 3) with learning rate ")
+    assert f"the last checkpoint, {run / 'checkpoints' / 'last.json'}, was written before and is kept" in msg
+    assert info.value.epoch == 2 and info.value.global_step == 3 and 0 < info.value.reference < 10
+    assert snapshot(run / "checkpoints") == hook.at_epoch_start[1]  # epoch 1's checkpoints, untouched
+    assert [r["epoch"] for r in metrics_without_time(run)] == ["1"]
+    assert not (run / LOCK_NAME).exists()
+
+
+def test_divergence_only_warns_with_stop_on_divergence_false(cache, tmp_path, caplog):
+    run = tmp_path / "run"
+    cfg = load_config(QUICKSTART, [*TINY, f"data.root={cache}", "trainer.max_epochs=2",
+                                   "trainer.stop_on_divergence=false"])
+    hooks = [SpikeAtStep(step=1, ckpt_dir=run / "checkpoints"), SpikeAtStep(step=3, ckpt_dir=run / "checkpoints")]
+    with caplog.at_level(logging.WARNING, logger="labelwise.engine.trainer"):
+        summary = train_from_config(cfg, output_dir=run, evaluate_test=False, callbacks=hooks)
+    warned = [r.getMessage() for r in caplog.records if "diverged" in r.getMessage()]
+    assert len(warned) == 1, warned  # once, at the first divergence
+    assert warned[0].startswith("the training loss diverged: 1e+09 at epoch 1, step 2 (global step 2) with learning "
+                                "rate ")
+    assert "training continues (trainer.stop_on_divergence=false)" in warned[0]
+    assert summary["epochs"] == 2 and (run / "checkpoints" / "last.json").is_file()
+
+
+def test_divergence_check_can_be_turned_off(cache, tmp_path, caplog):
+    cfg = load_config(QUICKSTART, [*TINY, f"data.root={cache}", "trainer.divergence_factor=null"])
+    with caplog.at_level(logging.WARNING, logger="labelwise.engine.trainer"):
+        summary = train_from_config(cfg, output_dir=tmp_path / "run", evaluate_test=False,
+                                    callbacks=[SpikeAtStep(step=1, ckpt_dir=tmp_path)])
+    assert summary["epochs"] == 1 and not [r for r in caplog.records if "diverged" in r.getMessage()]
+
+
+def test_nan_validation_scores_after_a_divergence_name_it(cache, tmp_path, capsys, caplog):
+    """``lr=1e6`` without stopping: the weights become NaN; the error says so instead of a metrics message."""
+    run = tmp_path / "run"
+    with caplog.at_level(logging.WARNING, logger="labelwise.engine.trainer"):
+        assert main(argv(cache, run, "trainer.lr=1e6", "trainer.max_epochs=3", "trainer.stop_on_divergence=false")) == 2
+    assert any(r.getMessage().startswith("the training loss diverged: ") for r in caplog.records)  # the warning
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("labelwise: error: the model's validation scores are NaN or infinite after epoch 1 with "
+                              "learning rate "), err
+    assert "the training diverged (the training loss first diverged at epoch 1, step 2 (global step 2)" in err[-1]
+    assert "no checkpoint was written" in err[-1] and not (run / "checkpoints").exists()
 
 
 # -- files, names and numbers ------------------------------------------------------------------------------

@@ -318,6 +318,19 @@ def test_missing_image_file(tmp_path, tags, capsys):
     assert snapshot(data) == before
 
 
+def test_missing_image_file_skipped_with_on_error_skip(tmp_path, tags, capsys):
+    data = tmp_path / "d"
+    shutil.copytree(tags, data)
+    (data / "images" / "train_03.png").unlink()
+    cfg = write_config(tmp_path / "c.yaml", data, options="separator: ';'")
+    before = snapshot(data)
+    code, err = run(["train", "-c", cfg, "--output", tmp_path / "run", "--no-test", "trainer.on_error=skip"], capsys)
+    assert code == 0, err
+    with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
+        assert [r["skipped"] for r in csv.DictReader(fh)] == ["1"]  # dropped and counted
+    assert snapshot(data) == before
+
+
 def test_images_without_image_size(tmp_path, tags, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {{name: csv, root: '{tags}', options: {{separator: ';'}}}}\nmodel: {{name: ofml, "
@@ -512,6 +525,20 @@ def test_predict_unreadable_image(tmp_path, tag_run, capsys):
     assert previous.read_text() == "keep me\n"
 
 
+def test_predict_skip_unreadable_counts_and_continues(tmp_path, tags, tag_run, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    good = tags / "images" / "test_00.png"
+    out = tmp_path / "p.csv"
+    status = main([str(a) for a in ["predict", "--checkpoint", tag_run, good, bad, "-o", out, "--skip-unreadable"]])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "1 image(s) predicted with threshold 0.5, 1 unreadable skipped" in captured.out
+    with open(out, newline="") as fh:
+        assert [os.path.basename(r["path"]) for r in csv.DictReader(fh)] == ["test_00.png"]
+    assert bad.read_bytes() == b"not a png"
+
+
 def test_predict_missing_input(tmp_path, tag_run, capsys):
     assert one_error(["predict", "--checkpoint", tag_run, tmp_path / "nope"], capsys) == (
         f"input not found: {tmp_path / 'nope'}")
@@ -554,10 +581,13 @@ def test_debug_flag_shows_the_traceback(tmp_path, capsys, monkeypatch):
     (["train"], "train: the following arguments are required: --config/-c (see 'labelwise train --help')"),
     (["evaluate", "--checkpoint", "x", "--which", "first"],
      "evaluate: argument --which: invalid choice: 'first' (choose from 'best', 'last') (see 'labelwise evaluate --help')"),
-    (["trian"], "argument command: invalid choice: 'trian' (choose from 'train', 'evaluate', 'predict', 'export', "
-                "'datasets', 'continual', 'online', 'select', 'analyze', 'models') (see 'labelwise --help')"),
+    (["trian"], "argument command: invalid choice: 'trian' (choose from {commands}) (see 'labelwise --help')"),
 ])
 def test_command_line_usage_error_is_one_line(argv, line, capsys):
+    from labelwise.cli import build_parser
+
+    commands = next(a for a in build_parser()._subparsers._group_actions if a.dest == "command").choices
+    line = line.format(commands=", ".join(repr(c) for c in commands))
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
@@ -604,7 +634,7 @@ def test_json_sidecar_not_json(tmp_path, capsys):
 
 
 def test_duplicate_key_in_a_continual_config(tmp_path, capsys):
-    src = pathlib.Path(__file__).parents[2] / "configs" / "continual" / "multidigits20_b4c2.yaml"
+    src = pathlib.Path(__file__).parents[2] / "src" / "labelwise" / "configs" / "continual" / "multidigits20_b4c2.yaml"
     cfg = tmp_path / "c.yaml"
     text = src.read_text()
     cfg.write_text(text + "name: again\n")

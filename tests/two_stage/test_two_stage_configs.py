@@ -1,8 +1,6 @@
-"""Every configuration in configs/two_stage validates, builds the paper's head and keeps the IV-B recipe."""
+"""Every configuration in the shipped configs two_stage/ validates, builds the paper's head and keeps the IV-B recipe."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +8,9 @@ import labelwise.models.heads.two_stage  # noqa: F401  (registers the head until
 from labelwise.config import load_config
 from labelwise.data import DATASETS
 from labelwise.models.heads.two_stage import TwoStageTransformerHead
+from labelwise.shipped_configs import config_dir
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "two_stage"
+CONFIG_DIR = config_dir() / "two_stage"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 
 

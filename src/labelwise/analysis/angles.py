@@ -22,6 +22,9 @@ Outputs of ``labelwise analyze angles`` (:func:`labelwise.analyze.angles_main`):
     angles_per_class.csv        model, class, n_pos, n_neg, median/quartiles of positive and negative angles
     angles_summary.csv          model, M, optimal angle, median positive / negative angle, ...
 
+The output directory is locked while the command runs and must be new or empty unless ``--overwrite`` is
+given (:func:`labelwise.engine.run_dir.claim_output_dir`).
+
 Examples
 --------
 >>> import numpy as np

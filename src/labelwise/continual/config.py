@@ -36,7 +36,6 @@ import inspect
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -123,7 +122,7 @@ def load_continual_config(
 
     Parameters
     ----------
-    source : path or mapping
+    source : path, shipped config name (e.g. ``continual/voc_b4c2``) or mapping
     overrides : iterable of str
         Dotted ``key=value`` overrides of any section.
     strategy : str, optional
@@ -140,10 +139,10 @@ def load_continual_config(
     if isinstance(source, Mapping):
         raw = {k: v for k, v in dict(source).items()}
     else:
-        path = Path(source)
+        from labelwise.shipped_configs import resolve_config
+
+        path = resolve_config(source)
         src = str(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"continual config {path} does not exist")
         try:
             raw = yaml_load(path.read_text()) or {}
         except DuplicateKeyError as exc:

@@ -16,7 +16,7 @@ from .ema import ModelEMA
 from .optim import build_optimizer, build_scheduler, param_groups
 from .run_lock import RunLock, RunLockedError
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
-from .trainer import Predictions, Trainer, seed_everything
+from .trainer import LossDivergedError, NonFiniteLossError, Predictions, Trainer, seed_everything
 
 __all__ = [
     "Callback",
@@ -24,7 +24,9 @@ __all__ = [
     "CheckpointError",
     "CheckpointWriteError",
     "EvalShardSampler",
+    "LossDivergedError",
     "ModelEMA",
+    "NonFiniteLossError",
     "Predictions",
     "RandomBatchSampler",
     "RunLock",

@@ -70,8 +70,18 @@ class TrainerConfig(BaseModel):
     drop_last: bool = Field(
         False, description="Drop the last incomplete global training batch of each epoch."
     )
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes per training process.")
-    pin_memory: bool = Field(False, description="Pin host memory in the DataLoader (useful on GPU).")
+    num_workers: int | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "DataLoader worker processes per training process: a count, or 'auto' = the usable CPU cores "
+            "(os.sched_getaffinity) divided among the node's training processes, 0 for datasets held in memory "
+            "(MultiDigits, tabular) or on a single core (labelwise.engine.loading)."
+        ),
+    )
+    pin_memory: bool | Literal["auto"] = Field("auto", description="Pin host memory in the DataLoader ('auto': on a CUDA device).")
+    persistent_workers: bool = Field(
+        True, description="Keep the DataLoader workers alive across epochs and evaluations of a fit (with num_workers > 0)."
+    )
 
     # -- optimiser ---------------------------------------------------------------------------------------
     optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="Optimiser.")
@@ -127,6 +137,21 @@ class TrainerConfig(BaseModel):
     )
     grad_clip_norm: float | None = Field(None, gt=0, description="Clip the global gradient norm to this value (None: off).")
     grad_clip_value: float | None = Field(None, gt=0, description="Clip every gradient element to [-v, v] (None: off).")
+    divergence_factor: float | None = Field(
+        1e4,
+        gt=1,
+        description=(
+            "A finite training loss whose magnitude exceeds this many times the median magnitude of the run's "
+            "first 50 step losses is a divergence (None: no check; NaN/inf losses always stop the run)."
+        ),
+    )
+    stop_on_divergence: bool = Field(
+        True,
+        description=(
+            "On a divergence (`divergence_factor`): stop the run with an error naming the epoch, step and "
+            "learning rate, keeping the last checkpoint (True), or log one warning and continue (False)."
+        ),
+    )
 
     # -- devices -----------------------------------------------------------------------------------------
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="Fabric accelerator.")
@@ -145,8 +170,22 @@ class TrainerConfig(BaseModel):
     sync_batchnorm: bool = Field(
         False, description="Convert BatchNorm layers to SyncBatchNorm under DDP (statistics over the global batch)."
     )
-    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = Field(
-        "32-true", description="Numerical precision: full fp32, or bf16/fp16 autocast mixed precision."
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(
+        "auto",
+        description=(
+            "Numerical precision: full fp32, or bf16/fp16 autocast mixed precision. 'auto': bf16-mixed on a CUDA "
+            "device that supports bf16, else 32-true (CPU, MPS, older GPUs)."
+        ),
+    )
+    channels_last: bool | Literal["auto"] = Field(
+        "auto",
+        description="Train and evaluate with channels-last (NHWC) model weights and image batches ('auto': on a CUDA device).",
+    )
+    compile: bool = Field(
+        False, description="Compile the model with torch.compile for training and evaluation (first steps are slower)."
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        "default", description="torch.compile mode (with `compile: true`)."
     )
 
     # -- reproducibility ---------------------------------------------------------------------------------
@@ -201,6 +240,13 @@ class TrainerConfig(BaseModel):
                 raise ValueError(f"betas[{i}] must be in [0, 1), got {b}")
         return v
 
+    @field_validator("num_workers")
+    @classmethod
+    def _check_num_workers(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 0:
+            raise ValueError(f"num_workers must be >= 0 or 'auto', got {v}")
+        return v
+
     @field_validator("strategy")
     @classmethod
     def _check_strategy(cls, v: str) -> str:
@@ -226,6 +272,26 @@ class TrainerConfig(BaseModel):
         return self
 
     # -- helpers ------------------------------------------------------------------------------------------
+    def resolved_precision(self, device_type: str, *, bf16_supported: bool | None = None) -> str:
+        """``precision`` with ``"auto"`` resolved for a device type (``"cuda"``, ``"cpu"``, ``"mps"``).
+
+        Examples
+        --------
+        >>> TrainerConfig().resolved_precision("cpu"), TrainerConfig().resolved_precision("cuda", bf16_supported=True)
+        ('32-true', 'bf16-mixed')
+        >>> TrainerConfig(precision="16-mixed").resolved_precision("cpu")
+        '16-mixed'
+        """
+        if self.precision != "auto":
+            return self.precision
+        if device_type != "cuda":
+            return "32-true"
+        if bf16_supported is None:
+            import torch
+
+            bf16_supported = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        return "bf16-mixed" if bf16_supported else "32-true"
+
     @property
     def per_process_eval_batch_size(self) -> int:
         """``eval_batch_size``, or ``batch_size`` when unset."""

@@ -71,10 +71,15 @@ Safety
 While ``fit`` runs, rank 0 holds the run-directory lock (:mod:`labelwise.engine.run_lock`) and sweeps the
 temporary files an interrupted earlier run left behind. A non-finite training loss stops the run with a
 :class:`NonFiniteLossError` naming the epoch, step and learning rate, before anything is evaluated or saved,
-so the last checkpoint on disk is the last good one. The check reads the loss every step in a single CPU
-process and every ``log_every_n_steps`` steps (and before every checkpoint and evaluation) otherwise, so it
-adds no device synchronisation per step. It is off with ``precision="16-mixed"``, whose gradient scaler
-skips the steps with non-finite values by design. A checkpoint that cannot be written (disk full) raises
+so the last checkpoint on disk is the last good one. A finite loss that blows up, more than
+``divergence_factor`` (default 1e4) times the median magnitude of the run's first 50 step losses, is a
+divergence: with ``stop_on_divergence`` (the default) it stops the run the same way with a
+:class:`LossDivergedError`, else it is logged once as a warning and training continues. Validation scores
+that are NaN/inf (weights that diverged after the last checked step) stop the run with a
+:class:`LossDivergedError` too. The checks read the loss every step in a single CPU process and every
+``log_every_n_steps`` steps (and before every checkpoint and evaluation) otherwise, so they add no device
+synchronisation per step. They are off with ``precision="16-mixed"``, whose gradient scaler skips the steps
+with non-finite values by design. A checkpoint that cannot be written (disk full) raises
 :class:`~labelwise.engine.checkpoint.CheckpointWriteError` and leaves the previous one intact.
 
 EMA
@@ -137,11 +142,12 @@ from .checkpoint import (
 )
 from .config import TrainerConfig
 from .ema import ModelEMA
+from .loading import SeededBatches, SeededFetch, batch_seed, resolve_num_workers, resolve_pin_memory
 from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
 
-__all__ = ["Trainer", "Predictions", "NonFiniteLossError", "seed_everything"]
+__all__ = ["Trainer", "Predictions", "NonFiniteLossError", "LossDivergedError", "seed_everything"]
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +163,29 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, message: str, *, epoch: int, step_in_epoch: int, global_step: int, lr: float, loss: float):
         super().__init__(message)
         self.epoch, self.step_in_epoch, self.global_step, self.lr, self.loss = epoch, step_in_epoch, global_step, lr, loss
+
+
+class LossDivergedError(FloatingPointError):
+    """The training diverged while its loss stayed finite (``trainer.stop_on_divergence``).
+
+    Raised when a step loss exceeds ``trainer.divergence_factor`` times the median of the run's first step
+    losses, or when the model's validation scores are NaN/inf after an epoch. The message names the epoch
+    and step (1-based), the learning rate and the last checkpoint on disk. Attributes: ``epoch``,
+    ``step_in_epoch`` (None for the validation case), ``global_step``, ``lr``, ``loss`` (None for the
+    validation case) and ``reference`` (the median the loss was compared with, or None).
+    """
+
+    def __init__(self, message: str, *, epoch: int, step_in_epoch: int | None, global_step: int, lr: float,
+                 loss: float | None, reference: float | None):
+        super().__init__(message)
+        self.epoch, self.step_in_epoch, self.global_step, self.lr = epoch, step_in_epoch, global_step, lr
+        self.loss, self.reference = loss, reference
+
+
+#: Divergence reference: the median magnitude of this many first step losses of a run, never below the floor
+#: (a loss that starts at exactly 0 would otherwise make any positive loss a divergence).
+DIVERGENCE_REFERENCE_STEPS = 50
+DIVERGENCE_REFERENCE_FLOOR = 1e-3
 
 _REDUCTIONS = ("mean", "sum", "batchmean")
 # ``import lightning.fabric`` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 for the whole process (for its fork-based
@@ -232,6 +261,26 @@ def _restore_nvml_env() -> None:
         os.environ.pop(_NVML_ENV, None)
     elif _NVML_BEFORE != "keep":
         os.environ[_NVML_ENV] = _NVML_BEFORE
+
+
+def _device_type(accelerator: str) -> str:
+    """The device type Fabric picks for ``accelerator`` (``"auto"``: cuda, else mps, else cpu)."""
+    if accelerator in ("gpu", "cuda"):
+        return "cuda"
+    if accelerator in ("cpu", "mps"):
+        return accelerator
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def _to_channels_last(batch: dict[str, Any]) -> dict[str, Any]:
+    x = batch.get("input")
+    if isinstance(x, torch.Tensor) and x.ndim == 4:
+        batch = dict(batch)
+        batch["input"] = x.contiguous(memory_format=torch.channels_last)
+    return batch
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -387,6 +436,10 @@ class Trainer:
         self._epoch_done = False
         self._step_losses: list[torch.Tensor] = []  # losses of the steps not yet checked for finiteness
         self._step_records: list[tuple[int, int, int, float]] = []  # (epoch, step_in_epoch, global_step, lr)
+        self.precision: str = self.config.resolved_precision(_device_type(self.config.accelerator))
+        self._loaders: dict[tuple[str, int], tuple[Any, Any]] | None = None  # persistent loaders of a fit
+        self._loss_reference: list[float] = []  # |loss| of the first steps: the scale a divergence is measured by
+        self._divergence: str | None = None  # where the loss first diverged (warning mode), for later messages
 
     # -- distributed context -------------------------------------------------------------------------
     def setup_fabric(self) -> Any:
@@ -396,11 +449,12 @@ class Trainer:
 
             _restore_nvml_env()
             cfg = self.config
+            self.precision = cfg.resolved_precision(_device_type(cfg.accelerator))
             fabric = Fabric(
                 accelerator=cfg.accelerator,
                 devices=cfg.devices,
                 strategy=cfg.strategy,
-                precision=cfg.precision,
+                precision=self.precision,
                 num_nodes=cfg.num_nodes,
             )
             fabric.launch()
@@ -462,21 +516,61 @@ class Trainer:
         return tqdm(iterable, total=total, desc=desc, initial=initial, disable=disable, leave=False, dynamic_ncols=True)
 
     # -- data loading --------------------------------------------------------------------------------
-    def _loader(self, data: Any, batch_sampler: Any, *, seed_parts: list[int]) -> torch.utils.data.DataLoader:
+    @property
+    def channels_last(self) -> bool:
+        """Whether models and image batches use the channels-last memory format (``trainer.channels_last``)."""
+        setting = self.config.channels_last
+        return self.device.type == "cuda" if setting == "auto" else bool(setting)
+
+    def num_workers_for(self, data: Any) -> int:
+        """DataLoader workers for ``data`` (``trainer.num_workers`` with ``"auto"`` resolved; engine.loading)."""
+        per_node = max(1, self.world_size // max(1, self.config.num_nodes))
+        return resolve_num_workers(self.config.num_workers, data, processes_per_node=per_node)
+
+    def _loader(self, data: Any, batch_sampler: Any, *, seed_parts: list[int], offset: int = 0,
+                cache: str | None = None) -> torch.utils.data.DataLoader:
+        """The DataLoader of ``data`` batched by ``batch_sampler`` (see :mod:`labelwise.engine.loading`).
+
+        With workers, batch ``i`` is loaded with the seed of ``(*seed_parts, offset + i)``. ``cache`` names a
+        loader kept for the rest of the fit (persistent workers): a later call with the same name and dataset
+        swaps in the new batch sampler and seeds and reuses the workers.
+        """
         from labelwise.data import collate_batch
 
-        gen = torch.Generator()
-        gen.manual_seed(int(np.random.SeedSequence(seed_parts).generate_state(1, dtype=np.uint64)[0] >> 1))
         cfg = self.config
-        return torch.utils.data.DataLoader(
-            data,
-            batch_sampler=batch_sampler,
+        workers = self.num_workers_for(data)
+        persistent = workers > 0 and cfg.persistent_workers and cache is not None and self._loaders is not None
+        key = (cache or "", id(data))
+        if persistent and key in self._loaders:
+            loader, seeded = self._loaders[key]
+            seeded.set(batch_sampler, seed_parts, offset)
+            return loader
+        gen = torch.Generator()
+        gen.manual_seed(batch_seed(*seed_parts, offset))
+        seeded = SeededBatches(batch_sampler, seed_parts, offset) if workers > 0 else None
+        loader = torch.utils.data.DataLoader(
+            SeededFetch(data) if workers > 0 else data,
+            batch_sampler=seeded if workers > 0 else batch_sampler,
             collate_fn=collate_batch,
-            num_workers=cfg.num_workers,
-            pin_memory=cfg.pin_memory,
-            worker_init_fn=_seed_worker if cfg.num_workers > 0 else None,
+            num_workers=workers,
+            pin_memory=resolve_pin_memory(cfg.pin_memory, self.device),
+            worker_init_fn=_seed_worker if workers > 0 else None,
             generator=gen,
+            persistent_workers=persistent,
         )
+        if persistent:
+            self._loaders[key] = (loader, seeded)
+        return loader
+
+    def _close_loaders(self) -> None:
+        """Stop the persistent workers of the fit."""
+        loaders, self._loaders = self._loaders or {}, None
+        for loader, _ in loaders.values():
+            it = getattr(loader, "_iterator", None)
+            shutdown = getattr(it, "_shutdown_workers", None)
+            if callable(shutdown):
+                shutdown()
+            loader._iterator = None
 
     # -- losses --------------------------------------------------------------------------------------
     def _loss_terms(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, str]:
@@ -535,6 +629,8 @@ class Trainer:
         self._accum["skipped"] += int(batch.get("skipped", 0) or 0)
         if fabric.device.type != "cpu":
             batch = fabric.to_device(batch)
+        if self.channels_last:
+            batch = _to_channels_last(batch)
         for cb in self._hooks:
             batch = cb.on_before_batch(self, batch)
             if batch is None:
@@ -582,7 +678,7 @@ class Trainer:
             if extra is not None:
                 loss = loss + extra
                 logged = logged + extra.detach() / world
-        if cfg.precision != "16-mixed":  # the fp16 grad scaler skips non-finite steps by design
+        if self.precision != "16-mixed":  # the fp16 grad scaler skips non-finite steps by design
             self._step_losses.append(loss.detach().float().reshape(()))
             self._step_records.append((self.epoch, self.step_in_epoch, self.global_step + 1, self.current_lr()))
             if (fabric.device.type == "cpu" and world == 1) or (self.global_step + 1) % cfg.log_every_n_steps == 0:
@@ -592,7 +688,7 @@ class Trainer:
             try:
                 fabric.clip_gradients(
                     self._fmodel, self.optimizer, max_norm=cfg.grad_clip_norm, clip_val=cfg.grad_clip_value,
-                    error_if_nonfinite=cfg.precision != "16-mixed",
+                    error_if_nonfinite=self.precision != "16-mixed",
                 )
             except RuntimeError:
                 self._check_finite()  # a non-finite loss gives non-finite gradients: say so
@@ -615,32 +711,94 @@ class Trainer:
         return True
 
     def _check_finite(self) -> None:
-        """Raise :class:`NonFiniteLossError` at the first recorded step whose loss is not finite.
+        """Check the recorded step losses: stop at the first non-finite one, and at the first divergence.
 
-        Every process calls it at the same steps (the first bad step is agreed with one all-reduce).
+        A non-finite loss raises :class:`NonFiniteLossError`. A finite loss whose magnitude exceeds
+        ``divergence_factor`` times the median magnitude of the run's first :data:`DIVERGENCE_REFERENCE_STEPS`
+        step losses (at least :data:`DIVERGENCE_REFERENCE_FLOOR`) is a divergence: :class:`LossDivergedError`
+        with ``stop_on_divergence``, else one logged warning. Every process calls it at the same steps (the
+        first bad step is agreed with one all-reduce).
         """
         if not self._step_losses:
             return
-        losses = torch.stack(self._step_losses)
+        raw = torch.stack(self._step_losses).tolist()  # one host copy per check
         records = self._step_records
         self._step_losses, self._step_records = [], []
-        bad = torch.nonzero(~torch.isfinite(losses)).reshape(-1)
-        first = torch.tensor([int(bad[0]) if bad.numel() else len(records)], device=self.device)
+        n = len(records)
+        bad = next((j for j, v in enumerate(raw) if not math.isfinite(v)), n)
+        diverged, reference = self._first_divergence(raw[:bad])
+        first = torch.tensor([bad, diverged], device=self.device)
         if self.world_size > 1:
             first = self.fabric.all_reduce(first, reduce_op="min")
-        i = int(first.reshape(-1)[0])
-        if i >= len(records):
+        bad, diverged = (int(v) for v in first.reshape(-1).tolist())
+        if bad < n and bad <= diverged:
+            epoch, step, global_step, lr = records[bad]
+            value = raw[bad] if not math.isfinite(raw[bad]) else float("nan")
+            raise NonFiniteLossError(
+                f"the training loss is {value} at epoch {epoch + 1}, step {step + 1} (global step {global_step}) "
+                f"with learning rate {lr:.6g}; the run stopped there and {self._kept_checkpoint()}. Lower "
+                "trainer.lr, set trainer.grad_clip_norm, or check the data for NaN/inf values",
+                epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=value,
+            )
+        if diverged >= n or self._divergence is not None:
             return
-        epoch, step, global_step, lr = records[i]
-        value = float(losses[i]) if bad.numel() else float("nan")
+        epoch, step, global_step, lr = records[diverged]
+        loss = raw[diverged]
+        where = f"epoch {epoch + 1}, step {step + 1} (global step {global_step}) with learning rate {lr:.6g}"
+        ratio = f"{abs(loss) / reference:.3g} times" if reference else "far above"
+        what = (f"the training loss diverged: {loss:.4g} at {where} is {ratio} the median magnitude "
+                f"{reference:.4g} of the first {len(self._loss_reference)} step losses (more than "
+                f"trainer.divergence_factor={self.config.divergence_factor:g})")
+        self._divergence = f"the training loss first diverged at {where}"
+        if self.config.stop_on_divergence:
+            raise LossDivergedError(
+                f"{what}; the run stopped there and {self._kept_checkpoint()}. Lower trainer.lr, set "
+                "trainer.grad_clip_norm, or set trainer.stop_on_divergence=false to only warn",
+                epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=loss,
+                reference=reference,
+            )
+        if self.is_global_zero:
+            logger.warning("%s; training continues (trainer.stop_on_divergence=false) but is unlikely to recover: "
+                           "lower trainer.lr or set trainer.grad_clip_norm", what)
+
+    def _first_divergence(self, losses: list[float]) -> tuple[int, float]:
+        """Index of the first of ``losses`` (finite) that diverges (``len(losses)`` if none) and its reference.
+
+        The losses before it that do not diverge extend the reference window (the first
+        :data:`DIVERGENCE_REFERENCE_STEPS` step losses of the run).
+        """
+        import statistics
+
+        factor = self.config.divergence_factor
+        ref = self._loss_reference
+        reference = 0.0
+        for j, v in enumerate(losses):
+            if factor is not None and ref:
+                reference = max(statistics.median(ref), DIVERGENCE_REFERENCE_FLOOR)
+                if abs(v) > factor * reference:
+                    return j, reference
+            if len(ref) < DIVERGENCE_REFERENCE_STEPS:
+                ref.append(abs(v))
+        return len(losses), reference
+
+    def _kept_checkpoint(self) -> str:
+        """What an error that stops the run says about the checkpoint on disk."""
         last = self.checkpoint_dir / "last.json" if self.checkpoint_dir is not None and self.config.save_checkpoints else None
-        kept = (f"the last checkpoint, {last}, was written before and is kept" if last is not None and last.exists()
+        return (f"the last checkpoint, {last}, was written before and is kept" if last is not None and last.exists()
                 else "no checkpoint was written")
-        raise NonFiniteLossError(
-            f"the training loss is {value} at epoch {epoch + 1}, step {step + 1} (global step {global_step}) with "
-            f"learning rate {lr:.6g}; the run stopped there and {kept}. Lower trainer.lr, set "
-            "trainer.grad_clip_norm, or check the data for NaN/inf values",
-            epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=value,
+
+    def _check_scores(self, preds: Predictions) -> None:
+        """Stop with :class:`LossDivergedError` when the validation scores are not finite (diverged weights)."""
+        scores = preds[0]
+        if scores.size == 0 or np.isfinite(scores).all():
+            return
+        cause = f" ({self._divergence})" if self._divergence else ""
+        lr = self.current_lr()
+        raise LossDivergedError(
+            f"the model's validation scores are NaN or infinite after epoch {self.epoch + 1} with learning rate "
+            f"{lr:.6g}: the training diverged{cause}; the run stopped there and {self._kept_checkpoint()}. Lower "
+            "trainer.lr, set trainer.grad_clip_norm, or check the validation data for NaN/inf values",
+            epoch=self.epoch + 1, step_in_epoch=None, global_step=self.global_step, lr=lr, loss=None, reference=None,
         )
 
     def current_lr(self) -> float:
@@ -663,7 +821,7 @@ class Trainer:
         fabric = self.fabric
         cfg = self.config
         sampler = EvalShardSampler(len(data), cfg.per_process_eval_batch_size, rank=self.global_rank, world_size=self.world_size)
-        loader = self._loader(data, sampler, seed_parts=[cfg.seed, 7919, self.global_rank])
+        loader = self._loader(data, sampler, seed_parts=[cfg.seed, 7919, self.global_rank], cache="eval")
         was_training = module.training
         module.eval()
         scores, targets, indices = [], [], []
@@ -676,6 +834,8 @@ class Trainer:
                     continue
                 if fabric.device.type != "cpu":
                     batch = fabric.to_device(batch)
+                if self.channels_last:
+                    batch = _to_channels_last(batch)
                 with fabric.autocast():
                     out = module(batch["input"])
                 if not isinstance(out, dict) or "logits" not in out:
@@ -970,6 +1130,8 @@ class Trainer:
              batch_sampler: Any | None, resume: str | os.PathLike | None) -> dict[str, Any]:
         cfg = self.config
         seed_everything(cfg.seed, deterministic=cfg.deterministic)
+        if fabric.device.type == "cuda" and not cfg.deterministic:
+            torch.backends.cudnn.benchmark = True  # fixed-size image batches: let cuDNN pick its fastest kernels
         if len(train_data) == 0:
             raise ValueError("train_data is empty")
         if scheduler_interval(cfg) == "eval" and val_data is None:
@@ -995,9 +1157,12 @@ class Trainer:
 
         if cfg.sync_batchnorm and self.world_size > 1:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         self.model = model
         optimizer = build_optimizer(model, cfg)
-        self._fmodel, self.optimizer = fabric.setup(model, optimizer)
+        forward = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+        self._fmodel, self.optimizer = fabric.setup(forward, optimizer)
         steps_per_epoch = max(len(sampler), 1)
         self.scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=steps_per_epoch)
         self.ema = ModelEMA(model, cfg.ema_decay, warmup=cfg.ema_warmup) if cfg.ema_decay is not None else None
@@ -1010,6 +1175,7 @@ class Trainer:
         self.history = []
         self._epoch_done = False
         self._step_losses, self._step_records = [], []
+        self._loss_reference, self._divergence = [], None
 
         rng_state = None
         if resume is not None:
@@ -1025,6 +1191,7 @@ class Trainer:
             if cfg.tensorboard:
                 self._tb = TensorBoardLogger(out / "tb", purge_step=self.global_step if resume is not None else None)
         restore_err = [_set_on_error(d, cfg.on_error) for d in (train_data, val_data) if d is not None]
+        self._loaders = {}
         try:
             for cb in self._hooks:
                 cb.on_fit_start(self)
@@ -1037,6 +1204,7 @@ class Trainer:
                 cb.on_fit_end(self)
             self._write_report(val_data)
         finally:
+            self._close_loaders()
             for changed in reversed(restore_err):
                 for obj, old in reversed(changed):
                     obj.on_error = old
@@ -1073,7 +1241,8 @@ class Trainer:
             self.batch_sampler.set_epoch(epoch)
             skip = self.step_in_epoch
             shard = ShardedBatchSampler(self.batch_sampler, rank=self.global_rank, world_size=self.world_size, skip=skip)
-            loader = self._loader(train_data, shard, seed_parts=[cfg.seed, epoch, self.global_rank, skip])
+            loader = self._loader(train_data, shard, seed_parts=[cfg.seed, epoch, self.global_rank], offset=skip,
+                                  cache="train")
             for cb in self._hooks:
                 cb.on_epoch_start(self, epoch)
             self.model.train()
@@ -1130,6 +1299,7 @@ class Trainer:
         evaluated = val_data is not None and ((self.epoch + 1) % cfg.eval_every == 0 or last_epoch)
         if evaluated:
             preds = self._predict_arrays(self._eval_module(), val_data, desc="validate")
+            self._check_scores(preds)
             metrics = self._metrics(preds, self.class_names)
             if cfg.monitor not in metrics:
                 raise KeyError(

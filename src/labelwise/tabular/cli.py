@@ -9,7 +9,9 @@
 ``run`` writes the tables of :func:`labelwise.tabular.save_results` (``summary.md``, ``summary.csv``,
 ``wilcoxon.csv``, ``folds.csv``, ``candidates.csv``, ``histories.json``, ``results.json``) and prints the
 Markdown tables. ``plot`` writes ``convergence.png`` (Fig. 3), ``validation.png`` (Fig. 4),
-``loss_density_<strategy>.png`` (Fig. 1, with ``--snapshots``) and ``histories.json``.
+``loss_density_<strategy>.png`` (Fig. 1, with ``--snapshots``) and ``histories.json``. Both lock their output
+directory while they run and refuse a non-empty one unless ``--overwrite`` is given (then a previous output of
+the same command there is replaced).
 
 Examples
 --------
@@ -29,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from labelwise.engine.run_dir import OutputLayout
 
 __all__ = ["add_parser", "main", "add_protocol_arguments", "protocol_from_args", "dataset_names"]
 
@@ -117,6 +121,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_protocol_arguments(r)
     r.add_argument("--jobs", type=int, default=1, help="worker processes (one torch thread each)")
     r.add_argument("--output", "-o", default=None, help="output directory (default runs/select-<time>)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="allow a non-empty --output: replace the benchmark there (or write into another directory)")
     r.add_argument("--quiet", action="store_true", help="no per-run progress lines")
     r.set_defaults(func=main)
     p = ssub.add_parser("plot", help="convergence (Fig. 3), validation (Fig. 4) and loss-density (Fig. 1) figures")
@@ -127,18 +133,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_protocol_arguments(p)
     p.set_defaults(strategies="random,hard,adaptive")
     p.add_argument("--output", "-o", default=None, help="output directory (default runs/select-plot-<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow a non-empty --output: replace the figures there (or write into another directory)")
     p.set_defaults(func=main)
     return s
 
 
+#: What ``labelwise select run`` writes (:func:`labelwise.tabular.save_results`); ``--overwrite`` replaces it.
+SELECT_RUN_LAYOUT = OutputLayout("batch-selection benchmark", marker="results.json", files=(
+    "results.json", "candidates.csv", "folds.csv", "summary.csv", "wilcoxon.csv", "summary.md", "histories.json"))
+#: What ``labelwise select plot`` writes; ``--overwrite`` replaces it.
+SELECT_PLOT_LAYOUT = OutputLayout("batch-selection figure set", files=(
+    "convergence.png", "validation.png", "loss_density_*.png", "histories.json"))
+
+
 def _run(args: argparse.Namespace) -> int:
+    from labelwise.engine.run_dir import claim_output_dir
+
     from .pipeline import format_summary_markdown, format_wilcoxon_markdown, run_benchmark
 
     protocol = protocol_from_args(args)
     names = dataset_names(args)
     out = Path(args.output or f"runs/select-{time.strftime('%Y%m%d-%H%M%S')}")
-    result = run_benchmark(names, protocol=protocol, root=args.root, output_dir=out,
-                           log=None if args.quiet else print, jobs=args.jobs)
+    with claim_output_dir(out, overwrite=args.overwrite, layout=SELECT_RUN_LAYOUT, log=print):
+        result = run_benchmark(names, protocol=protocol, root=args.root, output_dir=out,
+                               log=None if args.quiet else print, jobs=args.jobs)
     print(format_summary_markdown(result.summary()))
     wil = result.wilcoxon()
     if wil:
@@ -152,11 +171,17 @@ def _plot(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .plots import convergence_study, plot_convergence, plot_loss_density, plot_validation
+    from labelwise.engine.run_dir import claim_output_dir
 
     protocol = protocol_from_args(args)
     out = Path(args.output or f"runs/select-plot-{time.strftime('%Y%m%d-%H%M%S')}")
-    out.mkdir(parents=True, exist_ok=True)
+    with claim_output_dir(out, overwrite=args.overwrite, layout=SELECT_PLOT_LAYOUT, log=print):
+        return _plot_into(args, protocol, out)
+
+
+def _plot_into(args: argparse.Namespace, protocol: Any, out: Path) -> int:
+    from .plots import convergence_study, plot_convergence, plot_loss_density, plot_validation
+
     snaps = [int(v) for v in _csv(args.snapshots)]
     study = convergence_study(args.dataset, strategies=protocol.strategies, protocol=protocol, fold=args.fold,
                               selection_pressure=args.pressure, snapshot_epochs=snaps, root=args.root)

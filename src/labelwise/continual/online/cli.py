@@ -2,10 +2,10 @@
 
 ::
 
-    labelwise online --config configs/online/multidigits.yaml [--methods prs,prs+ssca] [--seeds 0,1,2]
-                     [--output DIR] [key=value ...]
+    labelwise online --config online/multidigits [--methods prs,prs+ssca] [--seeds 0,1,2]
+                     [--output DIR] [--overwrite] [key=value ...]
 
-The config has four sections (see ``configs/online/``)::
+The config has four sections (see the shipped ``online/*`` configs, ``labelwise configs list``)::
 
     sequence: {name: multidigits | cocoseq | nuswideseq, options: {...}}   # load_sequence(name, **options)
     online: {...}                                                          # OnlineConfig fields
@@ -14,7 +14,8 @@ The config has four sections (see ``configs/online/``)::
 
 Dotted ``key=value`` overrides (values parsed as YAML), e.g. ``online.memory_size=500``
 ``sequence.options.n_train=2000``. Prints one line per task and run, then the Table 7-shaped summary; with an
-output directory writes ``config.yaml``, ``results.json`` and ``table.md``.
+output directory writes ``config.yaml``, ``results.json`` and ``table.md``. The output directory is locked for
+the whole run, and a non-empty one is refused unless ``--overwrite`` is given.
 
 Wire it into ``labelwise.cli.build_parser`` with ``add_parser(sub)`` (the function sets ``func``); it also runs
 as ``python -m labelwise.continual.online.cli ...``.
@@ -42,7 +43,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "main", "load_online_config", "parse_method", "run_from_config"]
+from labelwise.engine.run_dir import OutputLayout
+
+__all__ = ["ONLINE_LAYOUT", "add_parser", "main", "load_online_config", "parse_method", "run_from_config"]
 
 _SECTIONS = ("sequence", "online", "methods", "seeds", "output_dir", "name")
 
@@ -72,12 +75,12 @@ def _set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
 
 
 def load_online_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read a YAML online config and apply ``key=value`` overrides; unknown top-level keys raise ``ValueError``."""
+    """Read a YAML online config (a file or a shipped name, e.g. ``online/multidigits``) and apply ``key=value`` overrides; unknown top-level keys raise ``ValueError``."""
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"online config {p} not found")
+    from labelwise.shipped_configs import resolve_config
+
+    p = resolve_config(path)
     from labelwise.config import yaml_load
 
     try:
@@ -111,10 +114,29 @@ def load_online_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[
     return cfg
 
 
+#: What ``labelwise online`` writes into its output directory (``--overwrite`` replaces these in a previous one).
+ONLINE_LAYOUT = OutputLayout("online run", files=("config.yaml", "table.md", "results.json"))
+
+
 def run_from_config(
-    cfg: dict[str, Any], *, output_dir: str | Path | None = None, log: Any = print
+    cfg: dict[str, Any], *, output_dir: str | Path | None = None, log: Any = print, overwrite: bool = False
 ) -> dict[str, Any]:
-    """Build the sequence, run every (method, seed) and return ``{"results", "summary", "table"}``."""
+    """Build the sequence, run every (method, seed) and return ``{"results", "summary", "table"}``.
+
+    With ``output_dir``, the directory is claimed before anything is loaded
+    (:func:`labelwise.engine.run_dir.claim_output_dir`): one in use by another run, or a non-empty one
+    without ``overwrite``, is refused; the files are written at the end.
+    """
+    if output_dir is None:
+        return _run(cfg, None, log)
+    from labelwise.engine.run_dir import claim_output_dir
+
+    say = (lambda m: log(f"[labelwise] {m}")) if log is not None else None
+    with claim_output_dir(output_dir, overwrite=overwrite, layout=ONLINE_LAYOUT, log=say) as out:
+        return _run(cfg, out, log)
+
+
+def _run(cfg: dict[str, Any], output_dir: Path | None, log: Any) -> dict[str, Any]:
     import yaml
 
     from .runner import OnlineConfig, format_table, run_online, summarize
@@ -159,7 +181,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "NUS-WIDEseq or the MultiDigits sequence under the online protocol (one pass, stream batch 10, "
         "replay from a fixed memory); prints the Table 7-shaped summary.",
     )
-    c.add_argument("--config", "-c", required=True, help="YAML online configuration (see configs/online/)")
+    c.add_argument("--config", "-c", required=True, help="YAML online configuration: a file or a shipped name, e.g. online/multidigits")
     c.add_argument(
         "--methods", "-m", default=None, help="comma-separated, e.g. prs,prs+ssca (default: config)"
     )
@@ -170,6 +192,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument(
         "--output", "-o", default=None, help="output directory (default: output_dir of the config, else none)"
     )
+    c.add_argument("--overwrite", action="store_true",
+                   help="allow a non-empty output directory: replace the online run there (or write into another)")
     c.set_defaults(func=main)
     return c
 
@@ -183,7 +207,7 @@ def main(args: argparse.Namespace) -> int:
             parse_method(m)
     if args.seeds:
         cfg["seeds"] = [int(s) for s in args.seeds.split(",")]
-    out = run_from_config(cfg, output_dir=args.output or cfg.get("output_dir"))
+    out = run_from_config(cfg, output_dir=args.output or cfg.get("output_dir"), overwrite=args.overwrite)
     print(out["table"])
     return 0
 
