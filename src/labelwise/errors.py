@@ -122,7 +122,17 @@ def one_line(exc: BaseException) -> str:
     ("unknown dataset 'x'", 'a b')
     >>> one_line(FileNotFoundError("config file not found: c.yaml"))
     'config file not found: c.yaml'
+
+    An error raised in a DataLoader worker process comes back with the worker's traceback as its message;
+    only the original error's own message is kept:
+
+    >>> one_line(ValueError("Caught ValueError in DataLoader worker process 0.\\nOriginal Traceback (most "
+    ...                     "recent call last):\\n  File \\"x.py\\", line 1, in f\\nValueError: bad row 3\\n"))
+    'bad row 3'
     """
+    worker = _worker_message(exc)
+    if worker is not None:
+        return worker
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
         msg = f"{where}: {exc.strerror}"
@@ -131,3 +141,21 @@ def one_line(exc: BaseException) -> str:
     else:
         msg = str(exc)
     return " ".join(msg.split()) or type(exc).__name__
+
+
+def _worker_message(exc: BaseException) -> str | None:
+    """The original message of an error re-raised by a DataLoader worker (``None`` for any other error).
+
+    PyTorch re-raises a worker's exception as the same type whose message is "Caught <Type> in DataLoader
+    worker process N." followed by the worker's traceback; the error's own message is the traceback's last
+    line after ``<module>.<Type>: ``.
+    """
+    text = str(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else ""
+    if not (text.startswith("Caught ") and "DataLoader worker" in text and "Original Traceback" in text):
+        return None
+    lines = [line for line in text.rstrip().splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    head, sep, message = last.partition(": ")
+    if not sep or " " in head:  # not "<module>.<Type>: message"
+        return None
+    return " ".join(message.split()) or None

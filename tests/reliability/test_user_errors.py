@@ -126,7 +126,9 @@ def cfg_file(tmp_path, tags):
 # -- configuration files and overrides -----------------------------------------------------------------------
 def test_missing_config_file(tmp_path, capsys):
     before = snapshot(tmp_path)
-    assert one_error(["train", "--config", tmp_path / "nope.yaml"], capsys) == f"config file not found: {tmp_path / 'nope.yaml'}"
+    assert one_error(["train", "--config", tmp_path / "nope.yaml"], capsys) == (
+        f"config file not found: {tmp_path / 'nope.yaml'}; not a shipped config name either "
+        "('labelwise configs list' lists them)")
     assert snapshot(tmp_path) == before
 
 
@@ -569,7 +571,8 @@ def test_debug_flag_shows_the_traceback(tmp_path, capsys, monkeypatch):
     missing = tmp_path / "nope.yaml"
     code, err = run(["train", "--config", missing, "--debug"], capsys)
     assert code == 2 and err[0] == "Traceback (most recent call last):"
-    assert err[-1] == f"labelwise: error: config file not found: {missing}"
+    assert err[-1] == (f"labelwise: error: config file not found: {missing}; not a shipped config name either "
+                       "('labelwise configs list' lists them)")
     code, err = run(["--debug", "train", "--config", missing], capsys)
     assert code == 2 and err[0] == "Traceback (most recent call last):"
     monkeypatch.setenv("LABELWISE_DEBUG", "1")
