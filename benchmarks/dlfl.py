@@ -13,14 +13,22 @@ entries of the angle between the feature scored for a label and its class weight
 the modules' mean cosine, the angle that decides the prediction). Each cell is mean +- std over the seeds
 (seed = model initialisation and batch order; the data are fixed).
 
-The backbone is a from-scratch ResNet-10t at 64x64 with output stride 16 (a 4x4 feature map); the paper's
-networks are ImageNet-pretrained ResNet-101 / Swin-B at 448, which cannot be downloaded here.
+Regimes (``--regime``):
+
+* ``pretrained`` (default, issue 15): fine-tuned from the shipped ``md-resnet10t`` weights (pretrained on
+  MultiDigits-40, another label space; docs/pretrained.md) at 128x128 with small digits and output stride 16
+  (an 8x8 feature map), trained to a validation plateau (early stopping on val mAP, best epoch restored),
+  5 seeds; writes docs/results/dlfl.json (raw per-seed rows);
+* ``scratch``: the earlier profile, a from-scratch ResNet-10t at 64x64 (4x4 map), 4 epochs, 3 seeds.
+
+The paper's networks are ImageNet-pretrained ResNet-101 / Swin-B at 448, which cannot be downloaded here.
 
 Usage::
 
-    python benchmarks/dlfl.py --quick                   # < 1 minute: tiny data, one epoch, same table shape
-    python benchmarks/dlfl.py                           # the full run (see docs/dlfl.md for its duration)
-    python benchmarks/dlfl.py --datasets multidigits20 --seeds 0 1 2 3 4 --epochs 6 --threads 2
+    python benchmarks/dlfl.py --quick                   # < 1 minute: tiny data, same table shape
+    python benchmarks/dlfl.py                           # the full pretrained run (docs/pretrained.md)
+    python benchmarks/dlfl.py --device cuda --workers 8 # on a GPU
+    python benchmarks/dlfl.py --regime scratch --datasets multidigits20 --seeds 0 1 2 --epochs 6
 """
 
 from __future__ import annotations
@@ -38,16 +46,22 @@ from typing import Any
 import torch
 
 import labelwise.models.heads.ssca  # noqa: F401  (registers "ssca" until labelwise.models.heads imports it)
-from labelwise.analysis.angles import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import regime  # noqa: E402  (benchmarks/regime.py)
+
+from labelwise.analysis.angles import (  # noqa: E402
     angle_statistics,
     compute_angles,
     optimal_angle,
     plot_angle_distributions,
 )
-from labelwise.config import load_config
-from labelwise.engine import Trainer, seed_everything
-from labelwise.run import build_datasets, build_loss, build_model
+from labelwise.config import load_config  # noqa: E402
+from labelwise.engine import Trainer, seed_everything  # noqa: E402
+from labelwise.run import build_datasets, build_loss, build_model  # noqa: E402
 
+#: Method names of the raw-results file (RESULTS_SCHEMA.md).
+METHOD_KEYS = {"OFML": "ofml", "SSCA S=1": "ssca_s1", "SSCA S=3": "ssca_s3"}
 MODELS = {
     "OFML": {"name": "ofml_cosine"},
     "SSCA S=1": {"name": "ssca", "num_modules": 1},
@@ -59,6 +73,21 @@ ANGLES = ("median_positive", "median_negative")
 
 def profile(args: argparse.Namespace) -> dict[str, Any]:
     """Sizes of the run (``--quick`` shrinks everything but keeps the table shape)."""
+    if args.regime == "pretrained":
+        p = {
+            "n_train": 4000, "n_val": 500, "n_test": 2000, "data_options": dict(regime.PRETRAINED_DATA),
+            "image_size": 128, "backbone": "resnet10t", "weights": "md-resnet10t",
+            "backbone_kwargs": {"channels": [32, 64, 128, 256], "output_stride": 16}, "embed_dim": 256,
+            "max_epochs": regime.MAX_EPOCHS, "patience": regime.PATIENCE, "batch_size": 64, "lr": 1e-3,
+            "seeds": list(regime.SEEDS),
+        }
+        if args.quick:
+            p.update(n_train=96, n_val=32, n_test=64, image_size=32, embed_dim=32, max_epochs=1, patience=1,
+                     batch_size=32, seeds=[0, 1], data_options={"image_size": 32},
+                     weights=regime.shipped_or_none("md-resnet10t"))
+        else:
+            regime.require_shipped(p["weights"])
+        return regime.apply_common(p, args)
     p = {
         "n_train": 2000, "n_val": 300, "n_test": 1000, "image_size": 64, "backbone": "resnet10t",
         "backbone_kwargs": {"output_stride": 16}, "embed_dim": 256, "epochs": 4, "batch_size": 64, "lr": 2e-3,
@@ -71,20 +100,31 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             p[key] = value
+    p["device"], p["workers"] = args.device, args.workers
     return p
 
 
 def run_config(dataset: str, model: dict[str, Any], seed: int, p: dict[str, Any]) -> Any:
     """The validated run configuration of one training (the same recipe for every model)."""
     options = {"backbone": p["backbone"], "pretrained": False, "backbone_kwargs": p["backbone_kwargs"], "scale": 30.0}
+    if p.get("weights"):
+        options["weights"] = p["weights"]
     if model["name"] == "ssca":
         options.update(num_modules=model["num_modules"], embed_dim=p["embed_dim"])
+    trainer = {
+        "accelerator": "cpu", "max_epochs": p.get("epochs", 1), "batch_size": p["batch_size"], "optimizer": "adamw",
+        "lr": p["lr"], "weight_decay": 1e-4, "schedule": "onecycle", "seed": seed, "progress": False,
+        "save_checkpoints": False, "tensorboard": False, "report": False,
+    }
+    if "max_epochs" in p:  # the pretrained regime: to a validation plateau
+        trainer.update(regime.trainer_options(p))
     return load_config(
         {
             "name": f"dlfl-{dataset}",
             "data": {
                 "name": dataset,
-                "options": {"n_train": p["n_train"], "n_val": p["n_val"], "n_test": p["n_test"]},
+                "options": {"n_train": p["n_train"], "n_val": p["n_val"], "n_test": p["n_test"],
+                            **p.get("data_options", {})},
                 "image_size": p["image_size"],
                 "train_transform": "digits",
                 "eval_transform": "default",
@@ -92,11 +132,7 @@ def run_config(dataset: str, model: dict[str, Any], seed: int, p: dict[str, Any]
             },
             "model": {"name": model["name"], **options},
             "loss": {"name": "bce"},
-            "trainer": {
-                "accelerator": "cpu", "max_epochs": p["epochs"], "batch_size": p["batch_size"], "optimizer": "adamw",
-                "lr": p["lr"], "weight_decay": 1e-4, "schedule": "onecycle", "seed": seed, "progress": False,
-                "save_checkpoints": False, "tensorboard": False, "report": False,
-            },
+            "trainer": trainer,
         }
     )
 
@@ -105,13 +141,17 @@ def train_one(cfg: Any, data: Any) -> tuple[dict[str, float], Any, torch.nn.Modu
     """Train, then evaluate the final model on the test split: (metrics and angle summary, angles, model)."""
     seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)  # model initialisation
     model = build_model(cfg, len(data.class_names))
-    trainer = Trainer(cfg.trainer)
-    trainer.fit(model, build_loss(cfg), data.train, data.val)
+    if cfg.trainer.early_stopping_patience is not None:  # pretrained regime: best epoch restored
+        trainer = regime.fit_to_plateau(cfg.trainer, model, build_loss(cfg), data.train, data.val)
+    else:
+        trainer = Trainer(cfg.trainer)
+        trainer.fit(model, build_loss(cfg), data.train, data.val)
     metrics = trainer.evaluate(model, data.test)
     angles = compute_angles(model, data.test, batch_size=256)
     summary = angle_statistics(angles.angles, angles.targets, angles.class_names, known=angles.known)["summary"]
     row = {k: 100.0 * float(metrics[k]) for k in METRICS}
     row.update({k: float(summary[k]) for k in ANGLES})
+    row["best_epoch"] = trainer.best_epoch
     return row, angles, model
 
 
@@ -155,16 +195,10 @@ def format_table(dataset: str, results: dict[str, list[dict[str, float]]], num_l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny data and one epoch (< 1 minute)")
-    parser.add_argument("--datasets", nargs="+", default=["multidigits20", "multidigits80"])
+    regime.add_regime_args(parser, "dlfl")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--n-train", dest="n_train", type=int, default=None)
-    parser.add_argument("--n-val", dest="n_val", type=int, default=None)
-    parser.add_argument("--n-test", dest="n_test", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    parser.add_argument("--json", default=None, help="write all per-seed rows to this JSON file")
+    parser.add_argument("--epochs", type=int, default=None, help="scratch regime: epochs (default 4)")
+    parser.add_argument("--json", default=None, help="also write the table data (means, angles) to this JSON file")
     parser.add_argument("--plot-dir", default=None,
                         help="write the Fig. 8 angle plot of seed 0 (OFML vs SSCA S=1) per dataset here "
                              "(default: a temporary directory; docs use docs/img)")
@@ -172,37 +206,51 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     p = profile(args)
     plot_dir = Path(args.plot_dir) if args.plot_dir else Path(tempfile.mkdtemp(prefix="dlfl-bench-"))
-    print(f"DLFL benchmark: {p}", flush=True)
+    print(regime.header("dlfl", p, args), flush=True)
+    raw_rows: list[dict[str, Any]] = []
     t_all = time.perf_counter()
     everything: dict[str, Any] = {"profile": p, "results": {}}
     tables = []
-    for dataset in args.datasets:
-        data = build_datasets(run_config(dataset, MODELS["OFML"], 0, p))
-        results: dict[str, list[dict[str, float]]] = {}
-        seconds: dict[str, float] = {}
-        plotted: dict[str, Any] = {}
-        for label in args.models:
-            results[label] = []
-            t0 = time.perf_counter()
-            for seed in p["seeds"]:
+    datas = {dataset: build_datasets(run_config(dataset, MODELS["OFML"], 0, p)) for dataset in args.datasets}
+    results: dict[str, dict[str, list[dict[str, float]]]] = {d: {m: [] for m in args.models} for d in datas}
+    run_seconds: dict[str, dict[str, list[float]]] = {d: {m: [] for m in args.models} for d in datas}
+    plotted: dict[str, dict[str, Any]] = {d: {} for d in datas}
+    budget = regime.Budget(args.time_budget)
+    # seed-major order: a run cut short by --time-budget still holds complete seed pairs for every claim
+    for seed in p["seeds"]:
+        for dataset, data in datas.items():
+            for label in args.models:
+                if budget.exhausted():
+                    break
+                t0 = time.perf_counter()
                 row, angles, _ = train_one(run_config(dataset, MODELS[label], seed, p), data)
-                results[label].append(row)
+                run_seconds[dataset][label].append(time.perf_counter() - t0)
+                results[dataset][label].append(row)
+                raw_rows.append({"dataset": dataset, "method": METHOD_KEYS[label], "seed": seed, **row})
                 if seed == p["seeds"][0] and label in ("OFML", "SSCA S=1"):
-                    plotted[label] = angles
+                    plotted[dataset][label] = angles
                 print(f"{dataset} {label} seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
-            seconds[label] = (time.perf_counter() - t0) / len(p["seeds"])
-        if plotted:
-            png = plot_angle_distributions(plotted, plot_dir / f"dlfl_angles_{dataset}.png", max_classes=20,
+                regime.write_results("dlfl", raw_rows, args, p, time.perf_counter() - t_all, complete=False)
+    budget.report()
+    for dataset, data in datas.items():
+        res = {m: r for m, r in results[dataset].items() if r}
+        if not res:
+            continue
+        if plotted[dataset]:
+            png = plot_angle_distributions(plotted[dataset], plot_dir / f"dlfl_angles_{dataset}.png", max_classes=20,
                                            title=f"{dataset}: angles of the test images (seed {p['seeds'][0]})")
             print(f"wrote {png}", flush=True)
-        tables.append(format_table(dataset, results, len(data.class_names), seconds))
-        everything["results"][dataset] = results
+        seconds = {m: sum(v) / len(v) for m, v in run_seconds[dataset].items() if v}
+        tables.append(format_table(dataset, res, len(data.class_names), seconds))
+        everything["results"][dataset] = res
     total = time.perf_counter() - t_all
     print()
     print("\n\n".join(tables))
     print(f"\ntotal {total / 60:.1f} min ({' '.join(sys.argv[1:]) or 'full run'})")
     if args.json:
         Path(args.json).write_text(json.dumps({**everything, "seconds": total}, indent=2) + "\n")
+    out = regime.write_results("dlfl", raw_rows, args, p, total, complete=not budget.skipped)
+    print(f"raw results: {out}")
     return 0
 
 

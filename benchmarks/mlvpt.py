@@ -22,6 +22,12 @@ section 5.1 for a CPU budget: ``--epochs`` (default 5, 1,600 training images) in
 steps), max lr ``--lr`` (default 5e-3: prompts trained from scratch in a few hundred steps), no
 RandAugment/Cutout (64x64 synthetic digits; set ``--augment`` to use the library's preset when available).
 
+Regimes (``--regime``): ``pretrained`` (default, issue 15) uses the shipped ``md-vit-tiny`` ViT (pretrained
+on MultiDigits-40, another label space; docs/pretrained.md), frozen, on MultiDigits-20 and -80 at 128x128
+with small digits (an 8x8 patch grid), trains every method to a validation plateau (early stopping on val
+mAP, best epoch restored), 5 seeds, and writes docs/results/mlvpt.json; ``scratch`` is the workflow above
+(steps 1-4, its own from-scratch pretraining).
+
 Run (the lead schedules the full run; ``--quick`` is a smoke test of the same table shape, under a minute)::
 
     python benchmarks/mlvpt.py --quick
@@ -46,6 +52,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import regime  # noqa: E402  (benchmarks/regime.py)
 
 import labelwise.models.prompted_vit  # noqa: E402,F401  (registers the prompt models)
 from labelwise.analysis.grouping import (  # noqa: E402
@@ -179,27 +188,128 @@ def summarise(rows: list[dict[str, Any]], key: str) -> str:
     return f"{vals.mean():.1f} ± {vals.std(ddof=1):.1f}" if len(vals) > 1 else f"{vals.mean():.1f}"
 
 
+METHOD_KEYS = {"linear probe": "linear_probe", "VPT-deep": "vpt_deep", "GVPT": "gvpt", "ML-VPT": "mlvpt",
+               "VPT-CO": "vpt_co", "VPT-DC": "vpt_dc"}
+
+
+def run_pretrained(args: argparse.Namespace) -> int:
+    """The pretrained-start regime: frozen md-vit-tiny, both datasets, to a plateau, raw rows to mlvpt.json."""
+    from labelwise.config import load_config
+    from labelwise.run import build_datasets
+
+    p = {"n_train": 4000, "n_val": 500, "n_test": 2000, "data_options": dict(regime.PRETRAINED_DATA),
+         "image_size": 128, "backbone": VIT, "weights": "md-vit-tiny", "backbone_kwargs": {},
+         "max_epochs": regime.MAX_EPOCHS, "patience": regime.PATIENCE, "batch_size": 64, "lr": 5e-3,
+         "n_groups": 5, "seeds": list(regime.SEEDS)}
+    if args.quick:
+        p.update(n_train=96, n_val=32, n_test=64, image_size=32, data_options={"image_size": 32}, max_epochs=1,
+                 patience=1, batch_size=32, seeds=[0, 1], weights=regime.shipped_or_none("md-vit-tiny"))
+        if p["weights"] is None:
+            p["backbone_kwargs"] = dict(QUICK_VIT_KW)
+        else:  # the shipped ViT at 32 px (its position embedding resampled to the 2x2 patch grid)
+            p["backbone_kwargs"] = {"img_size": 32}
+    else:
+        regime.require_shipped(p["weights"])
+    if args.lr_override is not None:
+        p["lr"] = args.lr_override
+    p = regime.apply_common(p, args)
+    print(regime.header("mlvpt", p, args), flush=True)
+    t_start = time.time()
+    rows: list[dict[str, Any]] = []
+    cache = Path(args.cache_dir) / ("quick" if args.quick else "pretrained")
+    prepared = {}
+    for dataset in args.datasets:
+        cfg = load_config({
+            "data": {"name": dataset, "image_size": p["image_size"], "train_transform": "digits",
+                     "eval_transform": "default", "normalize": "imagenet",
+                     "options": {"n_train": p["n_train"], "n_val": p["n_val"], "n_test": p["n_test"],
+                                 **p["data_options"]}},
+            "model": {"name": "linear_probe_vit"},
+            "trainer": {"batch_size": p["batch_size"], "optimizer": "adamw", "lr": p["lr"], "weight_decay": 1e-2,
+                        **regime.trainer_options(p)},
+        })
+        data = build_datasets(cfg)
+        groups = group_labels(data.train.targets, n_groups=p["n_groups"], seed=0, class_names=list(data.class_names))
+        groups_path = groups.save(cache / f"{dataset}_groups{p['n_groups']}.json")
+        pairs = frequent_pairs(data.train.targets, top_k=10, min_count=10 if not args.quick else 2)
+        print(f"{dataset}: CO sizes {groups.co_sizes}, DC sizes {groups.dc_sizes}; {len(pairs)} frequent pairs",
+              flush=True)
+        prepared[dataset] = (cfg, data, groups_path, pairs)
+    budget = regime.Budget(args.time_budget)
+    # seed-major order: a run cut short by --time-budget still holds complete seed pairs for every claim
+    for seed in p["seeds"]:
+        for dataset, (cfg, data, groups_path, pairs) in prepared.items():
+            for label, (name, options) in {**METHODS, **ABLATION}.items():
+                if budget.exhausted():
+                    break
+                torch.manual_seed(seed)
+                opts = dict(options)
+                if name in ("gvpt", "mlvpt"):
+                    opts["groups"] = str(groups_path)
+                weights = {"weights": p["weights"]} if p["weights"] else {}
+                model = create_model(name, num_classes=len(data.class_names), backbone=VIT,
+                                     backbone_kwargs=p["backbone_kwargs"], **weights, **opts)
+                t0 = time.time()
+                tcfg = cfg.trainer.model_copy(update={"seed": seed})
+                tr = regime.fit_to_plateau(tcfg, model, create_loss("asl", gamma_neg=2, gamma_pos=0, clip=0),
+                                           data.train, data.val)
+                scores, targets = tr.predict(model, data.test)
+                rep = multilabel_report(scores, targets, 0.5)
+                over = cooccurrence_false_positive_rate(scores, targets, pairs, threshold=0.5) if pairs else {}
+                c = model.complexity()
+                row = {"dataset": dataset, "method": METHOD_KEYS[label], "seed": seed, "mAP": 100 * rep["mAP"],
+                       "CF1": 100 * rep["CF1"], "OF1": 100 * rep["OF1"],
+                       "cooc_FPR": 100 * float(over.get("mean_fpr", float("nan"))),
+                       "base_FPR": 100 * float(over.get("baseline_fpr", float("nan"))),
+                       "learnable": c.trainable_params, "total": c.params, "best_epoch": tr.best_epoch,
+                       "seconds": round(time.time() - t0, 1)}
+                rows.append(row)
+                print(f"  {dataset} {label:<12} seed {seed}: mAP {row['mAP']:.1f}  CF1 {row['CF1']:.1f}  "
+                      f"OF1 {row['OF1']:.1f}  cooc FPR {row['cooc_FPR']:.1f}  (epoch {tr.best_epoch}, "
+                      f"{row['seconds']:.0f}s)", flush=True)
+                regime.write_results("mlvpt", rows, args, p, time.time() - t_start, complete=False)
+    budget.report()
+    for dataset in prepared:
+        print(f"\n{dataset}: frozen {p['weights'] or 'random'} ViT, mean ± std over the seeds run")
+        print("| method | seeds | mAP | CF1 | OF1 | cooc FPR | base FPR | learnable params |")
+        print("|---|---|---|---|---|---|---|---|")
+        for label, key in METHOD_KEYS.items():
+            rs = [r for r in rows if r["dataset"] == dataset and r["method"] == key]
+            if rs:
+                print(f"| {label} | {len(rs)} | {summarise(rs, 'mAP')} | {summarise(rs, 'CF1')} | "
+                      f"{summarise(rs, 'OF1')} | {summarise(rs, 'cooc_FPR')} | {summarise(rs, 'base_FPR')} | "
+                      f"{rs[0]['learnable']:,} |")
+    total = time.time() - t_start
+    path = regime.write_results("mlvpt", rows, args, p, total, complete=not budget.skipped)
+    print(f"\ntotal time {total:.0f}s; raw results: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run (same table shape, < 1 minute)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--pretrain-epochs", type=int, default=10)
-    parser.add_argument("--pretrain-n-train", type=int, default=5000)
-    parser.add_argument("--n-train", type=int, default=1600)
-    parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=5e-3)
+    regime.add_regime_args(parser, "mlvpt")
+    parser.add_argument("--epochs", type=int, default=5, help="scratch regime: prompt-tuning epochs")
+    parser.add_argument("--pretrain-epochs", type=int, default=10, help="scratch regime")
+    parser.add_argument("--pretrain-n-train", type=int, default=5000, help="scratch regime")
+    parser.add_argument("--batch-size", type=int, default=64, help="scratch regime")
+    parser.add_argument("--lr", dest="lr_override", type=float, default=None,
+                        help="max lr of the prompts/heads (default 5e-3)")
     parser.add_argument("--pretrain-lr", type=float, default=2e-3)
     parser.add_argument("--source-options", type=json.loads, default={"seed": 0})
     parser.add_argument("--target-options", type=json.loads, default={"seed": 1})
     parser.add_argument("--cache-dir", default=str(ROOT / "runs" / "bench_mlvpt"))
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--stand-in", action="store_true", help="synthetic stand-in data (pipeline check only)")
     parser.add_argument("--out", default=None, help="write all per-run numbers as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.regime == "pretrained":
+        return run_pretrained(args)
+    # the scratch regime's defaults
+    args.lr = args.lr_override if args.lr_override is not None else 5e-3
+    args.seeds = args.seeds or [0, 1, 2]
+    args.n_train = args.n_train or 1600
+    args.n_test = args.n_test or 1000
     vit_kw = dict(VIT_KW)
     if args.quick:
         args.seeds, args.epochs, args.pretrain_epochs = args.seeds[:2], 1, 1

@@ -17,6 +17,12 @@ scaled for a CPU: a ResNet-10t at 64x64 with output stride 16 (4x4 feature map),
 random initialisation (the paper's 5e-5 is for a pretrained backbone). The settings that coincide across
 tables (the paper's configuration) are trained once and shared.
 
+Regimes (``--regime``): ``pretrained`` (default, issue 15) fine-tunes from the shipped ``md-resnet10t``
+weights at 128x128 with small digits and output stride 16 (8x8 feature map, relative positions -7..7), to a
+validation plateau (early stopping on val mAP, best epoch restored), 5 seeds, at the paper's learning-rate
+scale for a pretrained backbone (backbone 1e-4, head 1e-3), and writes docs/results/two_stage.json; ``scratch``
+is the earlier from-scratch profile described above.
+
 Usage::
 
     python benchmarks/two_stage.py --quick              # < 1 minute: tiny data, same table shape
@@ -38,9 +44,12 @@ from typing import Any
 
 import torch
 
-from labelwise.config import load_config
-from labelwise.engine import Trainer, seed_everything
-from labelwise.run import build_datasets, build_loss, build_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import regime  # noqa: E402  (benchmarks/regime.py)
+
+from labelwise.config import load_config  # noqa: E402
+from labelwise.engine import Trainer, seed_everything  # noqa: E402
+from labelwise.run import build_datasets, build_loss, build_model  # noqa: E402
 
 try:  # the head registers itself on import (until labelwise.models.heads imports it)
     import labelwise.models.heads.two_stage  # noqa: F401
@@ -98,7 +107,33 @@ def settings() -> list[Setting]:
     return out
 
 
+def method_names(s: Setting) -> list[str]:
+    """The raw-results method names a setting stands for (the paper's configuration stands for three)."""
+    names = []
+    for _, factor, rows in TABLES:
+        prefix = {"encoder": "enc", "decoder_self_attention": "sa", "loss": "loss"}[factor]
+        for value, _ in rows:
+            if Setting(**{**PAPER, factor: value}) == s:
+                names.append(f"{prefix}_{'irpe' if value == 'rpe' else value}")
+    return names
+
+
 def profile(args: argparse.Namespace) -> dict[str, Any]:
+    if args.regime == "pretrained":
+        p = {
+            "n_train": 4000, "n_val": 500, "n_test": 2000, "data_options": dict(regime.PRETRAINED_DATA),
+            "image_size": 128, "backbone": "resnet10t", "weights": "md-resnet10t",
+            "backbone_kwargs": {"channels": [32, 64, 128, 256], "output_stride": 16}, "stride": 16,
+            "max_epochs": regime.MAX_EPOCHS, "patience": regime.PATIENCE, "batch_size": 64, "d_model": 128,
+            "dim_feedforward": 256, "num_heads": 4, "lr": 1e-3, "backbone_lr": 1e-4, "seeds": list(regime.SEEDS),
+        }
+        if args.quick:
+            p.update(n_train=96, n_val=32, n_test=64, image_size=32, data_options={"image_size": 32}, max_epochs=1,
+                     patience=1, batch_size=16, d_model=32, dim_feedforward=64, seeds=[0, 1],
+                     weights=regime.shipped_or_none("md-resnet10t"))
+        else:
+            regime.require_shipped(p["weights"])
+        return regime.apply_common(p, args)
     if args.quick:
         return {
             "n_train": 128,
@@ -134,12 +169,33 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
 def run_config(dataset: str, setting: Setting, seed: int, p: dict[str, Any], lr: float) -> Any:
     image = p["image_size"]
     stride = p["stride"]  # the positional table is made for the actual feature-map size
+    trainer = {
+        "accelerator": "cpu",
+        "max_epochs": p.get("epochs", 1),
+        "batch_size": p["batch_size"],
+        "optimizer": "adamw",
+        "lr": lr,
+        "weight_decay": 5e-3,
+        "betas": [0.9, 0.9999],
+        "schedule": "onecycle",
+        "pct_start": 0.2,
+        "eval_every": p.get("epochs", 1),
+        "save_checkpoints": False,
+        "tensorboard": False,
+        "report": False,
+        "progress": False,
+        "seed": seed,
+    }
+    if "max_epochs" in p:  # the pretrained regime: to a validation plateau
+        trainer.update(regime.trainer_options(p), backbone_lr=p["backbone_lr"])
+    model_extra = {"weights": p["weights"]} if p.get("weights") else {}
     return load_config(
         {
             "name": f"two-stage-{dataset}",
             "data": {
                 "name": dataset,
-                "options": {"n_train": p["n_train"], "n_val": p["n_val"], "n_test": p["n_test"]},
+                "options": {"n_train": p["n_train"], "n_val": p["n_val"], "n_test": p["n_test"],
+                            **p.get("data_options", {})},
                 "image_size": image,
                 "train_transform": "digits",
                 "eval_transform": "default",
@@ -154,35 +210,25 @@ def run_config(dataset: str, setting: Setting, seed: int, p: dict[str, Any], lr:
                 "pos_size": max(1, image // stride),
                 "encoder": setting.encoder,
                 "decoder_self_attention": setting.decoder_self_attention,
+                **model_extra,
             },
             "loss": LOSSES[setting.loss][1],
-            "trainer": {
-                "accelerator": "cpu",
-                "max_epochs": p["epochs"],
-                "batch_size": p["batch_size"],
-                "optimizer": "adamw",
-                "lr": lr,
-                "weight_decay": 5e-3,
-                "betas": [0.9, 0.9999],
-                "schedule": "onecycle",
-                "pct_start": 0.2,
-                "eval_every": p["epochs"],
-                "save_checkpoints": False,
-                "tensorboard": False,
-                "report": False,
-                "progress": False,
-                "seed": seed,
-            },
+            "trainer": trainer,
         }
     )
 
 
-def train_one(cfg: Any, data: Any) -> float:
+def train_one(cfg: Any, data: Any) -> dict[str, float]:
+    """Train one setting; the test mAP / CF1 / OF1 (%) of the final (scratch) or best-epoch (pretrained) model."""
     seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)  # model initialisation
     model = build_model(cfg, len(data.class_names))
-    trainer = Trainer(cfg.trainer)
-    trainer.fit(model, build_loss(cfg), data.train, data.val)
-    return 100.0 * float(trainer.evaluate(model, data.test)["mAP"])
+    if cfg.trainer.early_stopping_patience is not None:
+        trainer = regime.fit_to_plateau(cfg.trainer, model, build_loss(cfg), data.train, data.val)
+    else:
+        trainer = Trainer(cfg.trainer)
+        trainer.fit(model, build_loss(cfg), data.train, data.val)
+    metrics = trainer.evaluate(model, data.test)
+    return {k: 100.0 * float(metrics[k]) for k in ("mAP", "CF1", "OF1")} | {"best_epoch": trainer.best_epoch}
 
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
@@ -203,6 +249,9 @@ def format_tables(dataset: str, results: dict[Setting, list[float]]) -> str:
         ]
         for value, name in rows:
             s = Setting(**{**PAPER, factor: value})
+            if not results.get(s):
+                lines.append(f"| {name} | not run (time budget) | - | - |")
+                continue
             m, sd = mean_std(results[s])
             if s == ref:
                 lines.append(f"| {name} | {m:.2f} +- {sd:.2f} | - | - |")
@@ -221,49 +270,67 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="tiny data and model (< 1 minute), same tables")
-    parser.add_argument("--datasets", nargs="+", default=["multidigits20", "multidigits80"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-    parser.add_argument("--lr", type=float, default=1e-3, help="one-cycle max lr (AdamW)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--json", type=Path, default=None, help="also write the raw per-seed mAPs here")
+    regime.add_regime_args(parser, "two_stage")
+    parser.add_argument("--epochs", type=int, default=None, help="scratch regime: epochs (default 2)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="head lr (AdamW; default 1e-3; scratch: one-cycle max lr)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the per-setting mAPs here")
     args = parser.parse_args(argv)
-    if len(args.seeds) < 2:
-        parser.error("give at least 2 seeds (the spread is the point)")
     torch.set_num_threads(args.threads)
     p = profile(args)
+    if args.regime == "scratch":
+        p.setdefault("seeds", [0, 1, 2])
+        if args.seeds is not None:
+            p["seeds"] = list(args.seeds)
+        p["device"], p["workers"] = args.device, args.workers
+    if args.lr is not None:
+        p["lr"] = args.lr
+    p.setdefault("lr", 1e-3)
     if args.epochs is not None:
         p["epochs"] = args.epochs
+    if len(p["seeds"]) < 2:
+        parser.error("give at least 2 seeds (the spread is the point)")
+    args.seeds = p["seeds"]
+    args.lr = p["lr"]
     start = time.time()
     raw: dict[str, dict[str, list[float]]] = {}
-    out = [
-        f"two-stage Transformer ablations: {p['backbone']} at {p['image_size']}x{p['image_size']}, "
-        f"{p['epochs']} epochs, n_train={p['n_train']}, seeds={args.seeds}, lr={args.lr}",
-        "",
-    ]
-    for dataset in args.datasets:
-        data = build_datasets(run_config(dataset, Setting(**PAPER), args.seeds[0], p, args.lr))
-        results: dict[Setting, list[float]] = {}
-        for s in settings():
-            results[s] = []
-            for seed in args.seeds:
+    out = [regime.header("two_stage", p, args), ""]
+    print(out[0], flush=True)
+    raw_rows: list[dict[str, Any]] = []
+    datas = {d: build_datasets(run_config(d, Setting(**PAPER), args.seeds[0], p, args.lr)) for d in args.datasets}
+    results_all: dict[str, dict[Setting, list[float]]] = {d: {s: [] for s in settings()} for d in datas}
+    budget = regime.Budget(args.time_budget)
+    # seed-major order: a run cut short by --time-budget still holds complete seed pairs for every claim
+    for seed in args.seeds:
+        for dataset, data in datas.items():
+            for s in settings():
+                if budget.exhausted():
+                    break
                 t0 = time.time()
-                results[s].append(train_one(run_config(dataset, s, seed, p, args.lr), data))
+                row = train_one(run_config(dataset, s, seed, p, args.lr), data)
+                results_all[dataset][s].append(row["mAP"])
+                raw_rows += [{"dataset": dataset, "method": m, "seed": seed, **row} for m in method_names(s)]
                 print(
                     f"[{time.time() - start:6.0f}s] {dataset} {s.label()} seed={seed}: "
-                    f"mAP {results[s][-1]:.2f} ({time.time() - t0:.1f}s)",
+                    f"mAP {row['mAP']:.2f} ({time.time() - t0:.1f}s)",
                     file=sys.stderr,
                     flush=True,
                 )
+                regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=False)
+    budget.report()
+    for dataset, results in results_all.items():
+        results = {s: v for s, v in results.items() if v}
         raw[dataset] = {s.label(): v for s, v in results.items()}
-        out.append(format_tables(dataset, results))
+        if results.get(Setting(**PAPER)):
+            out.append(format_tables(dataset, results))
     out.append(f"total time {time.time() - start:.0f}s")
     print("\n".join(out))
     if args.json is not None:
         args.json.write_text(
             json.dumps({"profile": p, "seeds": args.seeds, "lr": args.lr, "mAP": raw}, indent=2)
         )
+    path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=not budget.skipped)
+    print(f"raw results: {path}")
     return 0
 
 

@@ -13,6 +13,7 @@
     labelwise models list
     labelwise continual --config continual/voc_b4c2 --strategy rebll [key=value ...]
     labelwise online --config online/multidigits [--methods prs,prs+ssca] [key=value ...]
+    labelwise pretrain --config pretrain/md_resnet10t [--ship] [--quick] [--device cuda]
     labelwise select run --table1 [--strategies random,adaptive ...]     (MULAN batch-selection benchmark)
     labelwise analyze angles --checkpoint RUN --output DIR               (label-feature angles, DLFL Fig. 8)
     labelwise analyze groups ...                                          (co-occurrence label groups, ML-VPT)
@@ -424,10 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .continual.cli import add_parser as add_continual_parser
     from .continual.online.cli import add_parser as add_online_parser
+    from .pretrain import add_parser as add_pretrain_parser
     from .tabular.cli import add_parser as add_select_parser
 
     add_continual_parser(sub)  # labelwise continual --config ... --strategy ... (labelwise.continual.cli)
     add_online_parser(sub)  # labelwise online --config ... (labelwise.continual.online.cli)
+    add_pretrain_parser(sub)  # labelwise pretrain --config ... (labelwise.pretrain)
     add_select_parser(sub)  # labelwise select run|plot ... (labelwise.tabular.cli)
 
     a = sub.add_parser(

@@ -214,8 +214,8 @@ def test_bad_options_raise_naming_the_option(kwargs, exc, match):
 def test_bad_split_and_variant():
     with pytest.raises(ValueError, match="'trainval'"):
         load_dataset("multidigits20", split="trainval", cache=False)
-    with pytest.raises(KeyError, match="multidigits40"):
-        load_multidigits("multidigits40", split="train")
+    with pytest.raises(KeyError, match="multidigits50"):
+        load_multidigits("multidigits50", split="train")
     with pytest.raises(TypeError, match="bogus"):
         generate_multidigits("multidigits20", "train", bogus=1)
 
@@ -226,3 +226,16 @@ def test_default_size_generation():
     assert len(ds) == 5000 and ds.inputs.shape[1:] == (3, 64, 64)
     s = label_statistics(ds.targets)
     assert abs(s["cardinality"] - 2.4) < 0.1 and ds.metadata["occlusion_violations"] < 25
+
+
+def test_pretraining_variant_has_a_disjoint_label_space():
+    """multidigits40 (the pretraining corpus): 40 classes, none of them a MultiDigits-20/80 class."""
+    ds = load_dataset("multidigits40", split="train", n_train=40, image_size=32, cache=False)
+    assert ds.num_classes == 40
+    evaluation = set()
+    for name in ("multidigits20", "multidigits80"):
+        evaluation |= set(load_dataset(name, split="test", n_test=4, image_size=32, cache=False).class_names)
+    assert not set(ds.class_names) & evaluation
+    from labelwise.data.multidigits import PALETTES
+
+    assert not set(PALETTES[4]) & (set(PALETTES[2]) | set(PALETTES[8]))

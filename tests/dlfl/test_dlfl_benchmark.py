@@ -26,7 +26,8 @@ def _images(n, seed):
 
 
 def test_train_one_ssca_and_table():
-    p = bench.profile(SimpleNamespace(quick=True, n_train=None, n_val=None, n_test=None, epochs=2, seeds=[0]))
+    p = bench.profile(SimpleNamespace(regime="scratch", quick=True, n_train=None, n_val=None, n_test=None,
+                                  epochs=2, seeds=[0], device="cpu", workers=0))
     assert p["epochs"] == 2 and p["seeds"] == [0] and p["n_train"] == 96
     from labelwise.config import load_config
 
@@ -37,7 +38,7 @@ def test_train_one_ssca_and_table():
     cfg = load_config(raw)
     data = SimpleNamespace(train=_images(64, 0), val=_images(16, 1), test=_images(32, 2), class_names=["a", "b", "c"])
     row, angles, model = bench.train_one(cfg, data)
-    assert set(row) == {"mAP", "CF1", "OF1", "median_positive", "median_negative"}
+    assert set(row) == {"mAP", "CF1", "OF1", "median_positive", "median_negative", "best_epoch"}
     assert 0 <= row["mAP"] <= 100 and 0 <= row["median_positive"] <= 180
     assert angles.angles.shape == (32, 3) and model.head.num_modules == 3
     table = bench.format_table("toy", {"OFML": [row], "SSCA S=3": [row]}, 3, {"OFML": 1.0, "SSCA S=3": 2.0})

@@ -5,6 +5,9 @@ and scales on a dark, mildly cluttered background. A class is a (digit, colour) 
 
 * ``multidigits20``: 10 digits x 2 colours (red, cyan), like PASCAL VOC's 20 classes, ~2.4 labels per image.
 * ``multidigits80``: 10 digits x 8 colours, like MS-COCO's 80 classes, ~2.9 labels per image.
+* ``multidigits40``: 10 digits x 4 *other* colours (white, brown, teal, indigo: in neither palette above), the
+  pretraining corpus of the shipped weights (:mod:`labelwise.pretrain`): its label space is disjoint from the
+  evaluation variants'.
 
 The sources are the 1797 8x8 digits of :func:`sklearn.datasets.load_digits` (no download). They are split once,
 stratified by digit and independently of ``seed``, into two disjoint halves: the *train pool* (used by the
@@ -95,12 +98,16 @@ PALETTES: dict[int, dict[str, tuple[int, int, int]]] = {
         "purple": (160, 60, 240),
         "pink": (255, 90, 200),
     },
+    # the pretraining palette: none of these is a colour of the 2- or 8-colour palettes; each pair differs by
+    # >= 110 in some channel
+    4: {"white": (235, 235, 235), "brown": (170, 90, 20), "teal": (20, 150, 140), "indigo": (60, 40, 170)},
 }
 
 #: Registered variants: number of colours and the variant-specific defaults.
 VARIANTS: dict[str, dict[str, Any]] = {
     "multidigits20": {"n_colors": 2, "cardinality": 2.4, "max_objects": 5, "num_contexts": 4, "tail": 0.8},
     "multidigits80": {"n_colors": 8, "cardinality": 2.9, "max_objects": 6, "num_contexts": 10, "tail": 0.9},
+    "multidigits40": {"n_colors": 4, "cardinality": 2.6, "max_objects": 6, "num_contexts": 6, "tail": 0.5},
 }
 
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -430,7 +437,7 @@ def generate_multidigits(variant: str, split: str, **options: Any) -> dict[str, 
 
     Parameters
     ----------
-    variant : {"multidigits20", "multidigits80"}
+    variant : {"multidigits20", "multidigits80", "multidigits40"}
     split : {"train", "val", "test"}
     **options
         See :func:`load_multidigits`.
@@ -601,7 +608,7 @@ def load_multidigits(variant: str, root: str | os.PathLike | None = None, split:
 
     Parameters
     ----------
-    variant : {"multidigits20", "multidigits80"}
+    variant : {"multidigits20", "multidigits80", "multidigits40"}
     root : str or path, optional
         Cache directory (default :func:`default_cache_dir`).
     split : {"train", "val", "test"}
@@ -693,3 +700,18 @@ def multidigits80(root: str | os.PathLike | None = None, split: str = "train", *
 
 multidigits20.__doc__ = _factory_doc("multidigits20")
 multidigits80.__doc__ = _factory_doc("multidigits80")
+
+
+@register_dataset("multidigits40")
+def multidigits40(root: str | os.PathLike | None = None, split: str = "train", *, image_size: int = 64,
+                  n_train: int = 5000, n_val: int = 1000, n_test: int = 5000, seed: int = 0,
+                  cardinality: float = 2.6, max_objects: int = 6, num_contexts: int = 6,
+                  context_strength: float = 0.8, context_concentration: float = 0.3, tail: float = 0.5,
+                  duplicate_prob: float = 0.15, min_count: int = 10, min_scale: float = 0.2,
+                  max_scale: float = 0.5, max_occlusion: float = 0.4, clutter: float = 1.0,
+                  cache: bool = True) -> MultiDigitsDataset:
+    opts = {k: v for k, v in locals().items() if k not in ("root", "split", "cache")}
+    return load_multidigits("multidigits40", root, split, cache=cache, **opts)
+
+
+multidigits40.__doc__ = _factory_doc("multidigits40")

@@ -56,7 +56,8 @@ class Backbone(nn.Module):
     pretrained : bool
         Download ImageNet weights through timm's hub. Needs internet access; otherwise pass ``weights``.
     weights : str or os.PathLike, optional
-        Local weights file (``.safetensors``, or ``.pth``/``.pt``/``.bin`` state dict; never unpickled):
+        The name of shipped weights (``"md-resnet18"``, see :mod:`labelwise.models.shipped`: checksum-verified,
+        its architecture options become defaults of ``timm_kwargs``), looked up first; else a local weights file (``.safetensors``, or ``.pth``/``.pt``/``.bin`` state dict; never unpickled):
         a timm/torch state dict of this architecture (possibly nested under ``state_dict``/``model``/
         ``state_dict_ema`` and prefixed with ``module.``), or a whole labelwise model whose keys start with
         ``backbone.``. The pretrained classifier is dropped.
@@ -109,6 +110,9 @@ class Backbone(nn.Module):
         for fixed in ("num_classes", "global_pool", "pretrained"):
             if fixed in timm_kwargs:
                 raise ValueError(f"Backbone fixes timm's {fixed!r}; remove it from the backbone options")
+        self.shipped = None
+        if weights is not None:
+            weights, timm_kwargs = self._resolve_shipped(name, weights, timm_kwargs)
         self.name = name
         self.model = self._create(name, pretrained, timm_kwargs)
         self.num_features = int(self.model.num_features)
@@ -118,6 +122,19 @@ class Backbone(nn.Module):
         self.load_result: LoadResult | None = None
         if weights is not None:
             self.load_result = self.load_weights(weights, strict=strict)
+
+    def _resolve_shipped(self, name: str, weights: Any, timm_kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """A shipped weights name (:mod:`labelwise.models.shipped`) -> its verified file; fill in its architecture."""
+        from .shipped import is_weights_name, list_shipped, resolve_shipped
+
+        if not is_weights_name(weights) or (weights not in list_shipped() and os.path.isfile(weights)):
+            return weights, timm_kwargs
+        shipped = resolve_shipped(weights)
+        if shipped.backbone != name.split(".")[0]:
+            raise ValueError(f"weights {weights!r} are for backbone {shipped.backbone!r}, not {name!r}; set "
+                             f"model.backbone: {shipped.backbone}")
+        self.shipped = shipped
+        return str(shipped.path), {**shipped.backbone_kwargs, **timm_kwargs}
 
     @staticmethod
     def _create(name: str, pretrained: bool, timm_kwargs: dict[str, Any]) -> nn.Module:

@@ -1,0 +1,232 @@
+"""What the image benchmarks share in the pretrained-start regime (issue 15): options, budget, fitting, raw results.
+
+* ``add_regime_args``: ``--regime pretrained|scratch`` (default pretrained), ``--quick``, ``--device``,
+  ``--workers``, ``--seeds``, ``--max-epochs``, ``--patience``, ``--n-train/--n-val/--n-test``, ``--json``;
+* ``PRETRAINED_DATA``: the regime's data: 128x128 images whose digits cover 10-25% of the side (13-32 px),
+  so the final feature map of a stride-16 backbone is 8x8;
+* ``fit_to_plateau``: train with the project's Trainer until the validation mAP has not improved for
+  ``patience`` evaluations (or ``max_epochs``), then restore the best epoch's weights;
+* ``write_results``: ``docs/results/<benchmark>.json`` in the raw-results format of
+  /work/shared/RESULTS_SCHEMA.md (``--quick`` writes under ``runs/quick/`` instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labelwise.engine.callbacks import Callback
+
+ROOT = Path(__file__).resolve().parents[1]
+#: When this process started (imports, data generation and loading count against --time-budget).
+T_START = time.perf_counter()
+
+#: The regime's data options (both MultiDigits variants): objects small relative to a 128-px image.
+PRETRAINED_DATA = {"image_size": 128, "min_scale": 0.1, "max_scale": 0.25}
+#: Training to a plateau: at most this many epochs, stop after ``patience`` evaluations without a better val mAP.
+MAX_EPOCHS, PATIENCE = 30, 4
+SEEDS = [0, 1, 2, 3, 4]
+QUICK_SEEDS = [0, 1, 2, 3, 4]
+
+
+def add_regime_args(parser: argparse.ArgumentParser, benchmark: str) -> None:
+    """The options every pretrained-regime benchmark takes (defaults shown in --help)."""
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.add_argument("--regime", choices=("pretrained", "scratch"), default="pretrained",
+                        help="pretrained: from the shipped weights, 128 px, to a validation plateau; scratch: the "
+                             "earlier from-scratch profile (random init, 64 px, fixed short schedule)")
+    parser.add_argument("--quick", action="store_true",
+                        help="same tables at a tiny size (< 1 minute; random weights if none are shipped)")
+    parser.add_argument("--datasets", nargs="+", default=["multidigits20", "multidigits80"], help="datasets")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help=f"seeds (None: pretrained regime {SEEDS}, --quick [0, 1], scratch [0, 1, 2])")
+    parser.add_argument("--max-epochs", dest="max_epochs", type=int, default=None,
+                        help=f"pretrained regime: at most this many epochs (None: {MAX_EPOCHS}; --quick 1)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help=f"pretrained regime: early-stopping patience on val mAP, in epochs (None: {PATIENCE}; "
+                             f"--quick 1); the lr drops x0.2 after patience // 2 flat epochs")
+    parser.add_argument("--n-train", dest="n_train", type=int, default=None,
+                        help="training images (None: pretrained regime 4000 at 128 px, digits 10-25%% of the side; "
+                             "--quick 96 at 32 px)")
+    parser.add_argument("--n-val", dest="n_val", type=int, default=None, help="validation images (None: 500; --quick 32)")
+    parser.add_argument("--n-test", dest="n_test", type=int, default=None, help="test images (None: 2000; --quick 64)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--time-budget", dest="time_budget", type=float, default=None,
+                        help="seconds from the process start: start no run that would end later (judged by the "
+                             "longest run so far); runs go seed by seed, so the raw results then hold fewer seeds, "
+                             "each complete (None: no limit)")
+    parser.add_argument("--results", default=None,
+                        help=f"raw-results JSON (default docs/results/{benchmark}.json; --quick: "
+                             f"runs/quick/{benchmark}.json)")
+
+
+def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Fill the profile with the command-line overrides shared by every benchmark."""
+    if args.seeds is not None:
+        p["seeds"] = list(args.seeds)
+    for key in ("n_train", "n_val", "n_test", "max_epochs", "patience"):
+        value = getattr(args, key, None)
+        if value is not None:
+            p[key] = value
+    p["device"], p["workers"] = args.device, args.workers
+    return p
+
+
+class Budget:
+    """A wall-clock budget counted from ``start`` (default: the process start, :data:`T_START`).
+
+    ``exhausted()`` is called before each run; it is True when the next run would not end within ``seconds``:
+    the elapsed time plus the longest interval between two earlier calls (one run) exceeds the budget. Never
+    True when ``seconds`` is None.
+    """
+
+    def __init__(self, seconds: float | None, start: float | None = None) -> None:
+        self.seconds, self.skipped = seconds, 0
+        self.start = T_START if start is None else start
+        self._last: float | None = None
+        self.longest_run = 0.0
+
+    def exhausted(self) -> bool:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.longest_run = max(self.longest_run, now - self._last)
+        self._last = now
+        if self.seconds is not None and now - self.start + self.longest_run > self.seconds:
+            self.skipped += 1
+            return True
+        return False
+
+    def report(self) -> None:
+        if self.skipped:
+            print(f"time budget of {self.seconds:.0f} s reached: later runs were skipped (the raw results hold "
+                  f"the seeds that completed)", flush=True)
+
+
+def shipped_or_none(name: str) -> str | None:
+    """``name`` if those weights are shipped, else None (a quick run then starts from random weights)."""
+    from labelwise.models.shipped import list_shipped
+
+    return name if name in list_shipped() else None
+
+
+def require_shipped(name: str) -> str:
+    from labelwise.models.shipped import list_shipped
+
+    if name not in list_shipped():
+        raise SystemExit(f"the pretrained regime needs the shipped weights {name!r}: run "
+                         f"'labelwise pretrain --config pretrain/<recipe> --ship' (docs/pretrained.md), "
+                         f"or use --quick / --regime scratch")
+    return name
+
+
+def trainer_options(p: dict[str, Any]) -> dict[str, Any]:
+    """Trainer keys of the pretrained regime (plateau schedule + early stopping, best weights restored)."""
+    accel = "cuda" if str(p.get("device", "cpu")).startswith("cuda") else "cpu"
+    opts = {
+        "accelerator": accel, "max_epochs": p["max_epochs"], "early_stopping_patience": p["patience"],
+        "eval_every": 1, "monitor": "mAP", "schedule": "plateau", "plateau_patience": max(1, p["patience"] // 2),
+        "plateau_factor": 0.2, "num_workers": int(p.get("workers", 0)), "progress": False, "tensorboard": False,
+        "report": False, "save_checkpoints": False,
+    }
+    if accel == "cuda":
+        opts.update(precision="bf16-mixed", pin_memory=True)
+    return opts
+
+
+class _KeepBest(Callback):
+    """Trainer callback: a copy (in memory) of the weights of the best validation epoch so far."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model, self.state, self.epoch = model, None, None
+
+    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+        if trainer.best_epoch == epoch and self.epoch != epoch:
+            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.epoch = epoch
+
+
+def fit_to_plateau(trainer_cfg: Any, model: torch.nn.Module, loss: torch.nn.Module, train: Any, val: Any) -> Any:
+    """Fit with the Trainer (early stopping on val mAP), then load the best epoch's weights into ``model``.
+
+    Returns the trainer (``trainer.best_epoch`` / ``trainer.best_metric`` hold the plateau).
+    """
+    from labelwise.engine import Trainer
+
+    keep = _KeepBest(model)
+    trainer = Trainer(trainer_cfg, callbacks=[keep])
+    trainer.fit(model, loss, train, val)
+    if keep.state is not None:
+        model.load_state_dict(keep.state)
+    return trainer
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine(device: str) -> str:
+    """One line: the device the runs used, the CPU and the library versions."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        dev = f"1 {torch.cuda.get_device_name(0)} GPU"
+    else:
+        dev = "no GPU (CPU run)"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {dev}, {torch.get_num_threads()} torch threads; "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def header(benchmark: str, p: dict[str, Any], args: argparse.Namespace) -> str:
+    """The budget line printed first (every default visible)."""
+    keys = ", ".join(f"{k}={v}" for k, v in p.items())
+    return f"{benchmark} benchmark, regime {args.regime}{' (quick)' if args.quick else ''}: {keys}"
+
+
+def results_path(benchmark: str, args: argparse.Namespace) -> Path:
+    if args.results:
+        return Path(args.results)
+    if args.quick:
+        return ROOT / "runs" / "quick" / f"{benchmark}.json"
+    if args.regime != "pretrained":
+        return ROOT / "runs" / args.regime / f"{benchmark}.json"
+    return ROOT / "docs" / "results" / f"{benchmark}.json"
+
+
+def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Namespace, p: dict[str, Any],
+                  seconds: float, extra: dict[str, Any] | None = None, complete: bool = True) -> Path:
+    """Write the raw per-seed rows in the RESULTS_SCHEMA format; returns the path.
+
+    Benchmarks call it after every run with ``complete=False`` (a killed run leaves what it measured) and once
+    at the end.
+    """
+    path = results_path(benchmark, args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": benchmark,
+        "command": "python benchmarks/" + benchmark + ".py " + " ".join(sys.argv[1:]),
+        "commit": git_commit(),
+        "regime": args.regime,
+        "quick": bool(args.quick),
+        "complete": bool(complete),
+        "machine": machine(p.get("device", "cpu")),
+        "profile": p,
+        "seconds": round(seconds, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rows": rows,
+        **(extra or {}),
+    }
+    path.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,178 @@
+"""Regenerate the pretrained-regime tables of docs/results.md from the raw results docs/results/*.json.
+
+For every benchmark file present (dlfl, two_stage, mlvpt, and any other in the RESULTS_SCHEMA format), the
+script writes a per-dataset table (mean +- std over seeds of each metric) and, for the benchmarks with paper
+claims (``CLAIMS``), one row per claim and dataset: the paired difference of means (paired by seed), its 95%
+t-interval and the verdict (confirmed / refuted / unresolved, with the interval width), see
+:mod:`labelwise.analysis.claims`. The generated text replaces what lies between the markers
+``<!-- results-tables:begin -->`` and ``<!-- results-tables:end -->`` in docs/results.md (appended as a new
+section when the markers are missing); the rest of the file is untouched.
+
+Usage::
+
+    python benchmarks/results_tables.py                     # rewrite docs/results.md
+    python benchmarks/results_tables.py --check             # exit 1 if docs/results.md is out of date
+    python benchmarks/results_tables.py --results-dir runs/quick --stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from labelwise.analysis.claims import Claim, evaluate_claim
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- results-tables:begin -->", "<!-- results-tables:end -->"
+ORDER = ("dlfl", "two_stage", "mlvpt")
+#: Raw-results files whose tables another script writes into their own section of docs/results.md (their rows
+#: are not seeds of one configuration: worker counts, folds of a resumable sweep, ...).
+OWN_SECTIONS = {"input_pipeline", "gpu_throughput", "batch_selection"}
+
+#: The paper claims per benchmark (method names of RESULTS_SCHEMA.md).
+CLAIMS: dict[str, list[Claim]] = {
+    "dlfl": [
+        Claim("ssca_s1", "ofml", "mAP", "SSCA S=1 > OFML (mAP)"),
+        Claim("ssca_s1", "ofml", "CF1", "SSCA S=1 > OFML (CF1)"),
+        Claim("ssca_s1", "ofml", "OF1", "SSCA S=1 > OFML (OF1)"),
+        Claim("ssca_s3", "ssca_s1", "mAP", "SSCA S=3 > S=1 (mAP, Table 5)"),
+    ],
+    "two_stage": [
+        Claim("enc_irpe", "enc_standard", "mAP", "Table IV: iRPE encoder > standard encoder"),
+        Claim("enc_standard", "enc_none", "mAP", "Table IV: standard encoder > no encoder"),
+        Claim("sa_off", "sa_on", "mAP", "Table V: decoder w/o self-attention > with"),
+        Claim("sa_off", "sa_second", "mAP", "Table V: w/o self-attention > 2nd layer only"),
+        Claim("loss_apl", "loss_asl", "mAP", "Table VI: APL > ASL"),
+        Claim("loss_asl", "loss_focal", "mAP", "Table VI: ASL > focal"),
+        Claim("loss_focal", "loss_bce", "mAP", "Table VI: focal > BCE"),
+    ],
+    "mlvpt": [
+        Claim("mlvpt", "gvpt", "mAP", "ML-VPT > GVPT"),
+        Claim("gvpt", "vpt_deep", "mAP", "GVPT > VPT-deep"),
+        Claim("vpt_deep", "linear_probe", "mAP", "VPT-deep > linear probe"),
+        Claim("vpt_dc", "vpt_co", "mAP", "Fig. 4: DC grouping > CO grouping"),
+        Claim("mlvpt", "linear_probe", "cooc_FPR", "Fig. 7: ML-VPT over-infers co-occurring labels less than "
+              "the linear probe (lower FPR)", higher_is_better=False),
+        Claim("mlvpt", "vpt_deep", "cooc_FPR", "Fig. 7: ML-VPT lower co-occurrence FPR than VPT-deep",
+              higher_is_better=False),
+    ],
+}
+METRICS: dict[str, tuple[str, ...]] = {
+    "dlfl": ("mAP", "CF1", "OF1", "median_positive", "median_negative"),
+    "two_stage": ("mAP", "CF1", "OF1"),
+    "mlvpt": ("mAP", "CF1", "OF1", "cooc_FPR", "base_FPR"),
+}
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _mean_std(xs: list[float]) -> str:
+    xs = [x for x in xs if not math.isnan(x)]
+    if not xs:
+        return "n/a"
+    return f"{statistics.fmean(xs):.2f} ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
+
+
+def benchmark_section(doc: dict[str, Any]) -> str:
+    """The markdown of one raw-results file: header, per-dataset tables, claims with verdicts."""
+    name = doc["benchmark"]
+    rows = doc["rows"]
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    metrics = METRICS.get(name) or tuple(k for k in rows[0] if k not in ("dataset", "method", "seed")
+                                         and isinstance(rows[0][k], int | float))
+    lines = [f"### {name}", "",
+             f"`{doc.get('command', '?')}` (commit `{str(doc.get('commit', '?'))[:12]}`, regime "
+             f"`{doc.get('regime', '?')}`{', quick' if doc.get('quick') else ''}; {doc.get('machine', '?')}; "
+             f"{_fmt(float(doc.get('seconds', math.nan)) / 60, 1)} min)", ""]
+    for ds in datasets:
+        sub = [r for r in rows if r["dataset"] == ds]
+        methods = list(dict.fromkeys(r["method"] for r in sub))
+        present = [m for m in metrics if any(m in r for r in sub)]
+        lines += [f"**{ds}** (mean ± std over seeds)", "",
+                  "| method | seeds | " + " | ".join(present) + " |",
+                  "|---|---:|" + "---:|" * len(present)]
+        for m in methods:
+            rs = [r for r in sub if r["method"] == m]
+            cells = [_mean_std([float(r.get(k, math.nan)) for r in rs]) for k in present]
+            lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    claim_lines = []
+    for ds in datasets:
+        for c in CLAIMS.get(name, []):
+            e = evaluate_claim(rows, c, ds)
+            if e["n"] > 0:
+                claim_lines.append(
+                    f"| {c.text} | {ds} | {e['n']} | {_fmt(e['mean_better'])} | {_fmt(e['mean_worse'])} | "
+                    f"{e['diff']:+.2f} | [{_fmt(e['low'])}, {_fmt(e['high'])}] | {_fmt(e['width'])} | "
+                    f"**{e['verdict']}** |")
+    if claim_lines:
+        lines += ["Paper claims (difference of means, paired by seed, 95% t-interval):", "",
+                  "| claim | dataset | n | better | worse | difference | 95% interval | width | verdict |",
+                  "|---|---|---:|---:|---:|---:|---|---:|---|", *claim_lines, ""]
+    return "\n".join(lines)
+
+
+def generate(results_dir: Path) -> str:
+    """All sections, in a fixed benchmark order, from the ``*.json`` files of ``results_dir``."""
+    files = sorted((p for p in results_dir.glob("*.json") if p.stem not in OWN_SECTIONS), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
+    parts = [BEGIN, "<!-- generated by benchmarks/results_tables.py from docs/results/*.json; do not edit -->", ""]
+    if not files:
+        try:
+            shown = results_dir.resolve().relative_to(ROOT)
+        except ValueError:
+            shown = results_dir
+        parts.append(f"(no raw results in `{shown}` yet: run the benchmarks, docs/pretrained.md)")
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or "rows" not in doc or not doc["rows"]:
+            raise ValueError(f"{path}: not a raw-results file (RESULTS_SCHEMA.md: needs non-empty 'rows')")
+        parts.append(benchmark_section(doc))
+    parts.append(END)
+    return "\n".join(parts)
+
+
+def splice(text: str, block: str) -> str:
+    """Replace the marked block of ``text`` (or append a section holding it)."""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        return head + block + tail
+    section = ("\n## Pretrained-start regime (issue 15): raw results and paper claims\n\n"
+               "Generated from `docs/results/*.json` by `python benchmarks/results_tables.py`; regime, budget and "
+               "recipes in docs/pretrained.md.\n\n")
+    return text.rstrip("\n") + "\n" + section + block + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--stdout", action="store_true", help="print the tables instead of writing the document")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the document is out of date")
+    args = parser.parse_args(argv)
+    block = generate(args.results_dir)
+    if args.stdout:
+        print(block)
+        return 0
+    old = args.doc.read_text(encoding="utf-8")
+    new = splice(old, block)
+    if args.check:
+        if new != old:
+            print(f"{args.doc} is out of date: run python benchmarks/results_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    args.doc.write_text(new, encoding="utf-8")
+    print(f"wrote the tables of {args.results_dir} into {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

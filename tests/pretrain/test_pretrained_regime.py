@@ -1,0 +1,88 @@
+"""The benchmarks' pretrained regime: method names of the raw results, the JSON writer, the budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+SCHEMA_METHODS = {
+    "dlfl": {"ofml", "ssca_s1", "ssca_s3"},
+    "two_stage": {"enc_none", "enc_standard", "enc_irpe", "sa_on", "sa_second", "sa_off", "loss_bce", "loss_focal",
+                  "loss_asl", "loss_apl"},
+    "mlvpt": {"linear_probe", "vpt_deep", "gvpt", "mlvpt", "vpt_co", "vpt_dc"},
+}
+
+
+def _load(name):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_method_names_are_the_schema_names():
+    dlfl, two_stage, mlvpt = _load("dlfl"), _load("two_stage"), _load("mlvpt")
+    assert set(dlfl.METHOD_KEYS.values()) == SCHEMA_METHODS["dlfl"]
+    assert set(mlvpt.METHOD_KEYS.values()) == SCHEMA_METHODS["mlvpt"]
+    names = [n for s in two_stage.settings() for n in two_stage.method_names(s)]
+    assert sorted(names) == sorted(SCHEMA_METHODS["two_stage"])  # each name exactly once
+    assert two_stage.method_names(two_stage.Setting(**two_stage.PAPER)) == ["enc_irpe", "sa_off", "loss_apl"]
+
+
+def test_profiles_state_the_budget(monkeypatch):
+    dlfl = _load("dlfl")
+    monkeypatch.setattr(dlfl.regime, "shipped_or_none", lambda name: None)
+    args = SimpleNamespace(regime="pretrained", quick=True, seeds=None, n_train=None, n_val=None, n_test=None,
+                           max_epochs=None, patience=None, device="cpu", workers=0)
+    p = dlfl.profile(args)
+    assert p["max_epochs"] == 1 and p["seeds"] == [0, 1] and p["weights"] is None
+    args.quick = False
+    monkeypatch.setattr(dlfl.regime, "require_shipped", lambda name: name)
+    p = dlfl.profile(args)
+    assert p["image_size"] == 128 and p["backbone_kwargs"]["output_stride"] == 16 and p["weights"] == "md-resnet10t"
+    assert p["max_epochs"] == 30 and p["patience"] == 4 and p["seeds"] == [0, 1, 2, 3, 4]
+    cfg = dlfl.run_config("multidigits20", dlfl.MODELS["SSCA S=1"], 3, p)
+    assert cfg.trainer.early_stopping_patience == 4 and cfg.trainer.seed == 3
+    assert "md-resnet10t" in json.dumps(cfg.model.model_dump())
+    header = dlfl.regime.header("dlfl", p, SimpleNamespace(regime="pretrained", quick=False))
+    assert "max_epochs=30" in header and "patience=4" in header and "n_train=4000" in header
+
+
+def test_write_results_follows_the_schema(tmp_path):
+    regime = _load("regime")
+    args = SimpleNamespace(results=str(tmp_path / "dlfl.json"), quick=False, regime="pretrained")
+    rows = [{"dataset": "multidigits20", "method": "ofml", "seed": 0, "mAP": 81.2, "CF1": 70.1, "OF1": 80.3}]
+    path = regime.write_results("dlfl", rows, args, {"device": "cpu"}, 12.0, complete=False)
+    doc = json.loads(path.read_text())
+    assert {"benchmark", "command", "commit", "regime", "machine", "rows"} <= set(doc)
+    assert doc["benchmark"] == "dlfl" and doc["regime"] == "pretrained" and doc["rows"] == rows
+    assert doc["command"].startswith("python benchmarks/dlfl.py") and doc["complete"] is False
+
+
+def test_budget():
+    regime = _load("regime")
+    assert not regime.Budget(None).exhausted()
+    b = regime.Budget(0.0, start=time.perf_counter())
+    time.sleep(0.01)
+    assert b.exhausted() and b.skipped == 1
+    b = regime.Budget(0.5, start=time.perf_counter())
+    assert not b.exhausted()  # first run: no estimate yet
+    time.sleep(0.3)  # a run of 0.3 s
+    assert b.exhausted()  # 0.3 s elapsed + a 0.3 s run would end after 0.5 s
+    assert b.longest_run >= 0.3
+
+
+def test_missing_weights_stop_the_full_regime(monkeypatch):
+    regime = _load("regime")
+    monkeypatch.setattr("labelwise.models.shipped.list_shipped", lambda *a, **k: [])
+    with pytest.raises(SystemExit, match="needs the shipped weights 'md-resnet10t'"):
+        regime.require_shipped("md-resnet10t")
