@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -65,6 +66,40 @@ def _print(*args: Any) -> None:
 
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes ``[labelwise] message`` lines to the current ``sys.stderr`` (the library logs; the CLI shows)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 - logging must never fail a command
+            self.handleError(record)
+
+
+def _configure_logging(verbosity: int) -> tuple[logging.Logger, logging.Handler, int]:
+    """Show the ``labelwise`` loggers on stderr: INFO by default, DEBUG with ``-v``, WARNING with ``-q``.
+
+    Only rank 0 of a distributed run shows INFO messages. Returns what :func:`_restore_logging` undoes (so
+    that calling :func:`main` in-process, as the tests do, leaves logging as it was).
+    """
+    level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) != 0:  # torch is not imported yet
+        level = max(level, logging.WARNING)
+    handler = _StderrHandler(level)
+    handler.setFormatter(logging.Formatter("[labelwise] %(message)s"))
+    logger = logging.getLogger("labelwise")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    return logger, handler, previous
+
+
+def _restore_logging(state: tuple[logging.Logger, logging.Handler, int]) -> None:
+    logger, handler, previous = state
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
 
 
 def _is_rank_zero() -> bool:
@@ -161,8 +196,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 # -- report ------------------------------------------------------------------------------------------
 def _cmd_report(args: argparse.Namespace) -> int:
     from .analysis.html_report import write_html_report
+    from .run import load_run_split
 
-    page = write_html_report(args.run, split=args.split, output=args.output, max_gallery=args.max_gallery)
+    page = write_html_report(args.run, split=args.split, output=args.output, max_gallery=args.max_gallery,
+                             dataset_loader=load_run_split)
     _print(f"report written to {page} ({page.stat().st_size / 1024:.0f} KiB); open it in a browser")
     return 0
 
@@ -280,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"labelwise {__version__}")
     p.add_argument("--debug", action="store_true",
                    help="print the traceback of every error (also accepted after the command; or LABELWISE_DEBUG=1)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="show debug messages of the library (progress messages are shown by default)")
+    p.add_argument("-q", "--quiet", action="count", default=0,
+                   help="show only warnings and errors of the library (not its progress messages)")
     sub = p.add_subparsers(dest="command", metavar="command", required=True)
 
     t = sub.add_parser("train", help="train a model from a YAML config",
@@ -396,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze", help="analysis tools: label-feature angles (DLFL), label grouping (ML-VPT)",
         description="Forward to an analysis tool; 'labelwise analyze TOOL --help' lists the tool's options.",
     )
-    a.add_argument("tool", choices=sorted(ANALYSIS_TOOLS), help="angles: labelwise.analysis.angles; "
-                   "groups: labelwise.analysis.grouping")
+    a.add_argument("tool", choices=ANALYSIS_TOOL_NAMES, help="angles: labelwise.analysis.angles; "
+                   "groups: labelwise.analysis.grouping (command lines in labelwise.analyze)")
     a.add_argument("tool_args", nargs=argparse.REMAINDER, help="arguments of the tool")
     a.set_defaults(func=_cmd_analyze)
 
@@ -408,15 +449,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: ``labelwise analyze TOOL`` -> module whose ``main(argv)`` runs it.
-ANALYSIS_TOOLS = {"angles": "labelwise.analysis.angles", "groups": "labelwise.analysis.grouping"}
+#: ``labelwise analyze TOOL``: the tools of :data:`labelwise.analyze.ANALYSIS_TOOLS` (imported when run).
+ANALYSIS_TOOL_NAMES = ["angles", "groups"]
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    import importlib
+    from .analyze import ANALYSIS_TOOLS
 
-    module = importlib.import_module(ANALYSIS_TOOLS[args.tool])
-    return int(module.main(list(args.tool_args)) or 0)
+    return int(ANALYSIS_TOOLS[args.tool](list(args.tool_args)) or 0)
 
 
 def _split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
@@ -489,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = debug or os.environ.get("LABELWISE_DEBUG", "") not in ("", "0")
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging_state = _configure_logging(args.verbose - args.quiet)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -496,6 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place where errors become messages (labelwise.errors)
         return report_error(exc, debug=debug)
+    finally:
+        _restore_logging(logging_state)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,6 +80,7 @@ __all__ = [
     "save_config",
     "check_options",
     "yaml_load",
+    "build_transform",
 ]
 
 
@@ -596,6 +597,42 @@ def _unknown_options(section: str, what: str, names: Sequence[str], options: Ite
 DATA_LOSS_OPTIONS: dict[str, tuple[str, ...]] = {"weighted_bce": ("positive_ratio",)}
 
 
+def build_transform(data: DataConfig, *, train: bool) -> Callable[..., Any] | None:
+    """The training or evaluation transform of the data section (None when ``image_size`` is null).
+
+    Parameters
+    ----------
+    data : DataConfig
+        ``image_size``, ``train_transform`` / ``eval_transform`` (preset names) and ``normalize``.
+    train : bool
+        Training (augmenting) or evaluation transform.
+
+    Examples
+    --------
+    >>> from labelwise.config import DataConfig
+    >>> build_transform(DataConfig(name="mulan"), train=True) is None      # tabular: no image transform
+    True
+    """
+    if data.image_size is None:
+        return None
+    from .data.transforms import build_transforms  # torchvision: imported only for image data
+
+    size = data.image_size if isinstance(data.image_size, int) else tuple(data.image_size)
+    preset = data.train_transform if train else data.eval_transform
+    try:
+        return build_transforms(train=train, image_size=size, preset=preset, normalize=data.normalize)
+    except (KeyError, ValueError, TypeError) as exc:
+        msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        low = msg.lower()
+        if "normali" in low:
+            key = "data.normalize"
+        elif "size" in low:
+            key = "data.image_size"
+        else:
+            key = "data.train_transform" if train else "data.eval_transform"
+        raise ConfigError([(key, msg)]) from exc
+
+
 def _check_registered(cfg: RunConfig) -> None:
     """Names exist in their registries and options match the factories' signatures."""
     from .data import DATASETS
@@ -646,8 +683,6 @@ def _check_registered(cfg: RunConfig) -> None:
         except (TypeError, ValueError, KeyError) as exc:
             errors.append(("loss", str(exc)))
     if not errors and cfg.data.image_size is not None and importlib.util.find_spec("labelwise.data.transforms"):
-        from .run import build_transform
-
         for train in (True, False):  # preset names and normalisation are checked by building the transforms
             try:
                 build_transform(cfg.data, train=train)

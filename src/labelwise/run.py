@@ -40,12 +40,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import DATA_LOSS_OPTIONS, ConfigError, DataConfig, RunConfig, load_config
+from .config import DATA_LOSS_OPTIONS, ConfigError, DataConfig, RunConfig, build_transform, load_config
+from .data.dataset_kind import is_image_dataset
 from .engine.run_dir import RUN_FILES, claim_output_dir, prepare_output_dir  # noqa: F401 (RUN_FILES: re-exported)
 
 __all__ = [
     "DataSplits",
     "build_datasets",
+    "load_run_split",
     "build_transform",
     "build_model",
     "build_loss",
@@ -71,67 +73,6 @@ class DataSplits:
 
 
 # -- data ---------------------------------------------------------------------------------------------
-def _root_dataset(ds: Any) -> Any:
-    seen = set()
-    while hasattr(ds, "parent") and id(ds) not in seen:
-        seen.add(id(ds))
-        ds = ds.parent
-    return ds
-
-
-def is_image_dataset(ds: Any) -> bool:
-    """Whether ``ds`` yields images (so image transforms apply) rather than feature vectors."""
-    from .data import ArrayDataset, ImageListDataset
-
-    root = _root_dataset(ds)
-    if isinstance(root, ImageListDataset):
-        return True
-    if isinstance(root, ArrayDataset):
-        return bool(root.is_image)
-    if len(ds) == 0:
-        return False
-    x = ds.load_input(0)
-    from torchvision import tv_tensors
-
-    return isinstance(x, tv_tensors.Image | tv_tensors.Video) or (isinstance(x, torch.Tensor) and x.ndim == 3)
-
-
-def build_transform(data: DataConfig, *, train: bool) -> Callable[..., Any] | None:
-    """The training or evaluation transform of the data section (None when ``image_size`` is null).
-
-    Parameters
-    ----------
-    data : DataConfig
-        ``image_size``, ``train_transform`` / ``eval_transform`` (preset names) and ``normalize``.
-    train : bool
-        Training (augmenting) or evaluation transform.
-
-    Examples
-    --------
-    >>> from labelwise.config import DataConfig
-    >>> build_transform(DataConfig(name="mulan"), train=True) is None      # tabular: no image transform
-    True
-    """
-    if data.image_size is None:
-        return None
-    from .data.transforms import build_transforms
-
-    size = data.image_size if isinstance(data.image_size, int) else tuple(data.image_size)
-    preset = data.train_transform if train else data.eval_transform
-    try:
-        return build_transforms(train=train, image_size=size, preset=preset, normalize=data.normalize)
-    except (KeyError, ValueError, TypeError) as exc:
-        msg = _message(exc)
-        low = msg.lower()
-        if "normali" in low:
-            key = "data.normalize"
-        elif "size" in low:
-            key = "data.image_size"
-        else:
-            key = "data.train_transform" if train else "data.eval_transform"
-        raise ConfigError([(key, msg)]) from exc
-
-
 def _message(exc: BaseException) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
@@ -230,6 +171,46 @@ def build_datasets(cfg: RunConfig, *, splits: Sequence[str] = ("train", "val", "
         if image:
             test.transform = eval_tf
     return DataSplits(train=train, val=val, test=test, class_names=class_names)
+
+
+def load_run_split(run_dir: str | os.PathLike, split: str) -> tuple[Any | None, str]:
+    """The ``split`` (``"val"`` or ``"test"``) of a run re-loaded from its ``config.yaml``.
+
+    The report page's dataset loader (``labelwise report`` passes it to
+    :func:`labelwise.analysis.html_report.write_html_report` for the error gallery's thumbnails). Never raises:
+    a moved dataset must not prevent the rest of the page.
+
+    Returns
+    -------
+    tuple
+        ``(dataset, "")``, or ``(None, why not)``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> load_run_split(tempfile.mkdtemp(), "val")[1].endswith("config.yaml is missing")
+    True
+    """
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        return None, f"{cfg_path} is missing"
+    try:
+        import yaml
+
+        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        if "data" not in raw:
+            return None, f"{cfg_path} has no data section (a run of the Python API): pass dataset= to rebuild it"
+        cfg = load_config(raw, check=False)
+        if split == "val":
+            if cfg.data.val_split is None:
+                return build_datasets(cfg, splits=("val",)).val, ""
+            return _load_split(cfg.data, cfg.data.val_split), ""
+        if cfg.data.test_split is None:
+            return None, f"{cfg_path}: data.test_split is null"
+        return _load_split(cfg.data, cfg.data.test_split), ""
+    except Exception as exc:  # noqa: BLE001 - a moved dataset must not prevent the rest of the page
+        return None, f"could not load the {split} split from {cfg_path}: {type(exc).__name__}: {exc}"
 
 
 def _input_features(ds: Any) -> int | None:
@@ -518,7 +499,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, e
     kwargs = _model_kwargs_for(cfg, data.train)
     model = build_model(cfg, len(data.class_names), kwargs=kwargs)
     if kwargs.get("weights"):
-        say(_load_initial_weights(model, cfg, kwargs["weights"]).summary())
+        _load_initial_weights(model, cfg, kwargs["weights"])  # logs what it matched (logger of initial_weights)
     resolved = cfg.model_copy(update={"output_dir": str(run_dir)})
     resolved_dict = resolved.to_dict()
     resolved_dict["model"].update(kwargs)  # e.g. in_features found from the data, so checkpoints rebuild it

@@ -144,6 +144,21 @@ def test_without_config_the_gallery_says_why_and_metrics_are_recomputed(tmp_path
     assert "recomputed from the stored predictions" in page
 
 
+def test_the_dataset_loader_is_injected_not_imported(tmp_path):
+    run, s, y = _run_dir(tmp_path)
+    (run / "config.yaml").write_text("name: x\n")
+    page = write_html_report(run).read_text()
+    assert "No thumbnails: no dataset given: pass dataset= or dataset_loader=" in page
+    calls = []
+
+    def loader(run_dir, split):
+        calls.append((run_dir, split))
+        return ArrayDataset(np.zeros((80, 3, 8, 8), np.uint8), y, NAMES), ""
+
+    page = write_html_report(run, dataset_loader=loader).read_text()
+    assert calls == [(run, "test")] and '<div class="card">' in page
+
+
 def test_missing_predictions_and_bad_arguments(tmp_path):
     with pytest.raises(FileNotFoundError, match="predictions_test.npz or predictions_val.npz"):
         write_html_report(tmp_path)

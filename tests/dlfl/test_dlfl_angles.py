@@ -15,12 +15,12 @@ from labelwise.analysis.angles import (
     angle_statistics,
     compute_angles,
     cosine_to_degrees,
-    main,
     model_cosines,
     optimal_angle,
     plot_angle_distributions,
     write_angle_csv,
 )
+from labelwise.analyze import angles_main as main
 from labelwise.data import ArrayDataset
 from labelwise.models.heads.ssca import SSCAHead
 

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["memory", "gss", "exstream", "ocdm"]
+MODULES = ["memory", "memory_kinds", "gss", "exstream", "ocdm"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -15,14 +15,14 @@ positive below 90 degrees, negative above. This module measures those angles for
 and compares them with the theoretical optimum of a shared feature against ``M`` orthogonal classifiers of
 equal norm, :func:`optimal_angle` ``= arccos(1 / sqrt(M))`` (83.58 degrees for ``M = 80``, 78.69 for 26).
 
-Outputs of :func:`main` (``labelwise analyze angles`` / ``python -m labelwise.analysis.angles``)::
+Outputs of ``labelwise analyze angles`` (:func:`labelwise.analyze.angles_main`)::
 
     optimal_angle_curve.png     the theoretical curve with dataset markers (Fig. 5c)
     angle_distributions.png     per-class boxes of positive and negative angles per model (Fig. 8)
     angles_per_class.csv        model, class, n_pos, n_neg, median/quartiles of positive and negative angles
     angles_summary.csv          model, M, optimal angle, median positive / negative angle, ...
 
-The output directory is locked while :func:`main` runs and must be new or empty unless ``--overwrite`` is
+The output directory is locked while the command runs and must be new or empty unless ``--overwrite`` is
 given (:func:`labelwise.engine.run_dir.claim_output_dir`).
 
 Examples
@@ -40,7 +40,6 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -51,8 +50,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from ..engine.run_dir import OutputLayout
 
 __all__ = [
     "DATASET_LABEL_COUNTS",
@@ -65,7 +62,6 @@ __all__ = [
     "write_angle_csv",
     "plot_angle_distributions",
     "plot_optimal_angle_curve",
-    "main",
 ]
 
 #: Number of labels of the datasets marked on the optimal-angle curve (Fig. 5c of the paper, plus RAP/PETA
@@ -489,109 +485,3 @@ def plot_optimal_angle_curve(
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-#: What :func:`main` writes into ``--output`` (``--overwrite`` replaces these in a previous analysis).
-ANGLES_LAYOUT = OutputLayout("angle analysis", files=("optimal_angle_curve.png", "angle_distributions.png",
-                                                      "angles_per_class.csv", "angles_summary.csv"))
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="labelwise analyze angles",
-        description=(
-            "Angles between label features and class weights of trained models (DLFL Fig. 8), their CSV "
-            "statistics, and the theoretical optimal-angle curve (Fig. 5c). Without --checkpoint only the curve "
-            "is drawn."
-        ),
-    )
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="RUN",
-                        help="run directory or checkpoint of a trained model (repeat to compare models)")
-    parser.add_argument("--label", action="append", default=[],
-                        help="display name of each --checkpoint, in order (default: the model name)")
-    parser.add_argument("--split", default="test", choices=["test", "val"],
-                        help="evaluated split of the run's configuration (default: test)")
-    parser.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint picked in a run directory")
-    parser.add_argument("--module", default="mean", choices=["mean", "last"],
-                        help="SSCA: mean of the modules' cosines (what predicts) or the last module's")
-    parser.add_argument("--output", required=True, help="output directory (new or empty, unless --overwrite)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="allow a non-empty --output: replace the angle analysis there (or write into another "
-                             "directory, keeping its other files)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max-classes", type=int, default=40, help="classes shown in the distribution plot")
-    parser.add_argument("--markers", default=None,
-                        help="curve markers as NAME=M,NAME=M (default: VOC, PA-100K, PETA, RAP, MS-COCO, NUS-WIDE)")
-    args = parser.parse_args(argv)
-    if args.label and len(args.label) != len(args.checkpoint):
-        parser.error(f"{len(args.label)} --label for {len(args.checkpoint)} --checkpoint")
-    return args
-
-
-def _parse_markers(text: str | None) -> dict[str, int] | None:
-    if text is None:
-        return None
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        name, sep, value = item.partition("=")
-        if not sep or not value.strip().isdigit() or int(value) < 1:
-            raise ValueError(f"--markers item {item!r} is not NAME=M with a positive integer M")
-        out[name.strip()] = int(value)
-    return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code. See the module docstring for the files written.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> out = tempfile.mkdtemp()
-    >>> main(["--output", out])  # doctest: +ELLIPSIS
-    wrote .../optimal_angle_curve.png
-    0
-    >>> sorted(os.listdir(out))
-    ['optimal_angle_curve.png']
-    """
-    from ..engine.run_dir import claim_output_dir
-
-    args = _parse_args(argv)
-    markers = _parse_markers(args.markers)
-    with claim_output_dir(args.output, overwrite=args.overwrite, layout=ANGLES_LAYOUT, log=print) as out:
-        return _write_outputs(args, markers, out)
-
-
-def _write_outputs(args: argparse.Namespace, markers: dict[str, int] | None, out: Path) -> int:
-    written = [plot_optimal_angle_curve(out / "optimal_angle_curve.png", markers=markers)]
-    if args.checkpoint:
-        from ..models.heads import ssca  # noqa: F401  (registers "ssca" so its checkpoints rebuild)
-        from ..run import build_datasets, load_model
-
-        results: dict[str, AngleResult] = {}
-        for i, ckpt in enumerate(args.checkpoint):
-            model, cfg, _ = load_model(ckpt, which=args.which, device=args.device)
-            data = build_datasets(cfg, splits=(args.split,))
-            ds = data.test if args.split == "test" else data.val
-            if ds is None:
-                raise ValueError(f"{ckpt}: the run configuration has no {args.split} split")
-            label = args.label[i] if args.label else cfg.model.name
-            if label in results:
-                label = f"{label}-{i}"
-            results[label] = compute_angles(model, ds, batch_size=args.batch_size, device=args.device,
-                                            module=args.module)
-        stats = {label: angle_statistics(r.angles, r.targets, r.class_names, known=r.known)
-                 for label, r in results.items()}
-        written += list(write_angle_csv(stats, out))
-        written.append(plot_angle_distributions(results, out / "angle_distributions.png", max_classes=args.max_classes))
-        for label, s in stats.items():
-            sm = s["summary"]
-            print(f"{label}: median positive {sm['median_positive']:.2f}°, median negative "
-                  f"{sm['median_negative']:.2f}° (OFML optimum {sm['optimal_angle']:.2f}° for M={sm['M']})")
-    for p in written:
-        print(f"wrote {p}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -16,8 +16,9 @@ the CSS is inline and a Content-Security-Policy forbids loading anything else. S
 
 It is built from the run directory alone: ``report/predictions_<split>.npz``
 (:mod:`labelwise.analysis.predictions`), ``metrics.csv``, ``test_metrics.json``, ``checkpoints/best.json``
-and ``config.yaml`` (re-loading the evaluated split for the thumbnails). Training writes it at the end of a
-run (the validation split, then the test split when one is evaluated); ``labelwise report RUN`` rebuilds it.
+and the evaluated split for the thumbnails (given by the trainer; ``labelwise report RUN``, which rebuilds the
+page, re-loads it from ``config.yaml`` with :func:`labelwise.run.load_run_split`). Training writes it at the
+end of a run (the validation split, then the test split when one is evaluated).
 
 Examples
 --------
@@ -44,17 +45,21 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..data.dataset_kind import is_image_dataset
 from .predictions import StoredPredictions, load_predictions, predictions_path, save_predictions
 
 __all__ = ["write_html_report", "write_split_report", "error_gallery", "plot_cooccurrence"]
 
 logger = logging.getLogger(__name__)
+
+#: ``loader(run_dir, split) -> (dataset or None, why not)``: see :func:`labelwise.run.load_run_split`.
+DatasetLoader = Callable[[Path, str], tuple[Any | None, str]]
 
 _HEADLINE = ("mAP", "CF1", "OF1", "CP", "CR", "OP", "OR", "mA", "instance_F1", "macro_F1", "micro_F1", "macro_AUC",
              "hamming_loss", "FPR")
@@ -281,36 +286,18 @@ def _thumbnail(x: Any, size: int) -> tuple[bytes, str]:
     return buf.getvalue(), "image/jpeg"
 
 
-def _dataset_from_config(run_dir: Path, split: str) -> tuple[Any | None, str]:
-    """The evaluated split re-loaded from ``config.yaml``: (dataset or None, why not)."""
-    from ..config import load_config
-
+def _dataset_for_gallery(run_dir: Path, split: str, loader: DatasetLoader | None) -> tuple[Any | None, str]:
+    """The evaluated split for the thumbnails: (dataset or None, why not)."""
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         return None, f"{cfg_path} is missing"
-    try:
-        import yaml
-
-        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-        if "data" not in raw:
-            return None, f"{cfg_path} has no data section (a run of the Python API): pass dataset= to rebuild it"
-        cfg = load_config(raw, check=False)
-        from ..run import _load_split, build_datasets
-
-        if split == "val":
-            if cfg.data.val_split is None:
-                return build_datasets(cfg, splits=("val",)).val, ""
-            return _load_split(cfg.data, cfg.data.val_split), ""
-        if cfg.data.test_split is None:
-            return None, f"{cfg_path}: data.test_split is null"
-        return _load_split(cfg.data, cfg.data.test_split), ""
-    except Exception as exc:  # noqa: BLE001 - a moved dataset must not prevent the rest of the page
-        return None, f"could not load the {split} split from {cfg_path}: {type(exc).__name__}: {exc}"
+    if loader is None:
+        return None, (f"no dataset given: pass dataset= or dataset_loader=labelwise.run.load_run_split to "
+                      f"re-load the {split} split from {cfg_path} (labelwise report does)")
+    return loader(run_dir, split)
 
 
 def _is_image_dataset(ds: Any) -> bool:
-    from ..run import is_image_dataset
-
     try:
         return bool(is_image_dataset(ds))
     except Exception:  # noqa: BLE001
@@ -543,6 +530,7 @@ def write_html_report(
     *,
     split: str | None = None,
     dataset: Any | None = None,
+    dataset_loader: DatasetLoader | None = None,
     output: str | os.PathLike | None = None,
     max_gallery: int = 24,
     thumb_size: int = 128,
@@ -558,7 +546,12 @@ def write_html_report(
     split : {"test", "val"}, optional
         Which stored predictions to show (default: test when stored, else val).
     dataset : MultiLabelDataset, optional
-        The evaluated split, for the gallery's thumbnails (default: re-loaded from ``config.yaml``).
+        The evaluated split, for the gallery's thumbnails.
+    dataset_loader : callable, optional
+        ``loader(run_dir, split) -> (dataset or None, why not)``, used when ``dataset`` is None:
+        :func:`labelwise.run.load_run_split` re-loads the split from ``config.yaml`` (``labelwise report``
+        passes it). Injected rather than imported: this module sits below the run layer
+        (docs/architecture.md, "Layers").
     output : str or path, optional
         The page to write.
     max_gallery : int
@@ -598,7 +591,7 @@ def write_html_report(
     report_dir = run_dir / "report"
     why = ""
     if dataset is None and max_gallery > 0:
-        dataset, why = _dataset_from_config(run_dir, preds.split)
+        dataset, why = _dataset_for_gallery(run_dir, preds.split, dataset_loader)
     elif max_gallery == 0:
         dataset, why = None, "max_gallery is 0"
     if dataset is not None and list(getattr(dataset, "class_names", preds.class_names)) != preds.class_names:

@@ -2,7 +2,8 @@
 
 Continual strategies, replay buffers and adaptive batch samplers plug into the training loop through a
 :class:`Callback`. Every hook is a no-op by default; override the ones you need. Hooks are called on every
-process (rank); write files only when ``trainer.is_global_zero``.
+process (rank); write files only when ``trainer.is_global_zero``. The types of the hand-offs (the trainer as
+callbacks see it, the batch, the model outputs) are in :mod:`labelwise.protocols`.
 
 Order of calls inside :meth:`Trainer.fit`::
 
@@ -49,7 +50,8 @@ from typing import Any
 
 import torch
 
-from labelwise.registry import Registry
+from ..protocols import Batch, ModelOutputs, TrainerView
+from ..registry import Registry
 
 __all__ = ["Callback", "CALLBACKS"]
 
@@ -65,36 +67,36 @@ class Callback:
     Callbacks are matched to their saved state by position and class name.
     """
 
-    def on_fit_start(self, trainer: Any) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         """Called once at the start of :meth:`Trainer.fit`, after the model and optimiser are set up."""
 
-    def on_epoch_start(self, trainer: Any, epoch: int) -> None:
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         """Called at the start of every training epoch (``epoch`` counts from 0)."""
 
-    def on_before_batch(self, trainer: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    def on_before_batch(self, trainer: TrainerView, batch: Batch) -> Batch:
         """Return the batch to train on (already on the device); may add or replace samples."""
         return batch
 
-    def extra_loss(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> torch.Tensor | None:
+    def extra_loss(self, trainer: TrainerView, batch: Batch, outputs: ModelOutputs) -> torch.Tensor | None:
         """An extra scalar loss term added to the criterion's (e.g. distillation); None for nothing."""
         return None
 
     def on_after_batch(
         self,
-        trainer: Any,
-        batch: dict[str, Any],
-        outputs: dict[str, Any],
+        trainer: TrainerView,
+        batch: Batch,
+        outputs: ModelOutputs,
         per_sample_loss: torch.Tensor | None,
     ) -> None:
         """Called after the optimiser step with the detached per-sample loss ``[B]`` of this process's batch."""
 
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, metrics: dict[str, Any]) -> None:
         """Called after each epoch (and its evaluation) with the metrics row of the epoch."""
 
-    def on_fit_end(self, trainer: Any) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         """Called once at the end of :meth:`Trainer.fit`."""
 
-    def on_task_end(self, trainer: Any, task: Any) -> None:
+    def on_task_end(self, trainer: TrainerView, task: Any) -> None:
         """Called by continual runners through :meth:`Trainer.end_task` when a task is finished."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from ..protocols import BatchSampler
+
 __all__ = ["RandomBatchSampler", "ShardedBatchSampler", "EvalShardSampler"]
 
 
@@ -129,7 +131,7 @@ class ShardedBatchSampler:
     resume).
     """
 
-    def __init__(self, batch_sampler: Any, *, rank: int = 0, world_size: int = 1, skip: int = 0) -> None:
+    def __init__(self, batch_sampler: BatchSampler, *, rank: int = 0, world_size: int = 1, skip: int = 0) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside [0, {world_size})")
         self.batch_sampler = batch_sampler

@@ -129,6 +129,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._version import __version__
+from ..protocols import Dataset
 from .callbacks import Callback
 from .checkpoint import (
     FORMAT_VERSION,
@@ -906,7 +908,7 @@ class Trainer:
     def _eval_module(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
-    def predict(self, model: torch.nn.Module, data: Any) -> Predictions:
+    def predict(self, model: torch.nn.Module, data: Dataset) -> Predictions:
         """Probabilities and targets of ``data`` in dataset order, gathered over all processes.
 
         Returns
@@ -921,7 +923,7 @@ class Trainer:
         module = self._prepare_eval_module(model)
         return self._predict_arrays(module, data)
 
-    def evaluate(self, model: torch.nn.Module, data: Any) -> dict[str, Any]:
+    def evaluate(self, model: torch.nn.Module, data: Dataset) -> dict[str, Any]:
         """Metrics of ``model`` on ``data`` (the Evaluator of ``config.evaluator``), identical on every process.
 
         Scores are ``sigmoid(logits)``; every sample counts once however the data is sharded. The result also
@@ -967,8 +969,6 @@ class Trainer:
         return state
 
     def _metadata(self, kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
-        from labelwise import __version__
-
         return {
             "kind": kind,
             "labelwise_version": __version__,

@@ -59,7 +59,7 @@ and ``backbone_kwargs={}`` (to ``timm.create_model``, e.g. ``{"img_size": 448}``
 groups JSON path, a mapping ``{"co": [[...], ...], "dc": [[...], ...]}``, or ``[co_file, cluster_file]``
 (the published ML-VPT pair). ``n_groups`` follows the groups; ``isolation="group"`` by default.
 Compute groups from training labels with :func:`~labelwise.analysis.grouping.group_labels` or
-``python -m labelwise.analysis.grouping DATASET --out groups.json``. The class-to-group assignment is a
+``labelwise analyze groups DATASET --out groups.json``. The class-to-group assignment is a
 buffer of the head, so checkpoints carry it.
 
 Examples
@@ -88,6 +88,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..data.label_groups import LabelGroups
 from .backbone import Backbone
 from .complexity import Complexity, model_complexity
 from .heads.group_moe import GroupMoEHead
@@ -472,13 +473,11 @@ def resolve_groups(groups: Any, num_classes: int):
     >>> resolve_groups({"co": [[0], [1, 2]], "dc": [[0, 1], [2]]}, 3).co_assignment.tolist()
     [0, 1, 1]
     """
-    from ..analysis.grouping import LabelGroups
-
     if groups is None:
         raise ValueError(
             "groups are required: compute them from the training labels with "
             "labelwise.analysis.grouping.group_labels(targets, n_groups=5) or "
-            "`python -m labelwise.analysis.grouping DATASET --out groups.json`, then pass groups=<path>"
+            "`labelwise analyze groups DATASET --out groups.json`, then pass groups=<path>"
         )
     if isinstance(groups, LabelGroups):
         out = groups

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from labelwise.engine.callbacks import Callback
+from labelwise.protocols import Batch, ModelOutputs, TrainerView
 
 __all__ = ["BatchSelectionSampler", "selection_bce", "gather_rows"]
 
@@ -55,7 +56,7 @@ def selection_bce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     return (elem * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
-def _world_size(trainer: Any) -> int:
+def _world_size(trainer: TrainerView) -> int:
     ws = getattr(trainer, "world_size", None)
     if isinstance(ws, int):
         return ws
@@ -64,7 +65,7 @@ def _world_size(trainer: Any) -> int:
     return 1
 
 
-def _all_gather(trainer: Any, tensor: torch.Tensor, world: int) -> torch.Tensor:
+def _all_gather(trainer: TrainerView, tensor: torch.Tensor, world: int) -> torch.Tensor:
     """``[world, ...]`` stack of ``tensor`` from every process."""
     fn = getattr(trainer, "all_gather", None)
     if fn is not None:
@@ -77,7 +78,7 @@ def _all_gather(trainer: Any, tensor: torch.Tensor, world: int) -> torch.Tensor:
     return torch.stack(parts)
 
 
-def gather_rows(trainer: Any, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def gather_rows(trainer: TrainerView, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Concatenate the rows of ``tensors`` over all processes (rank order); the local rows may differ in number.
 
     Uses ``trainer.all_gather`` when the trainer has one, else ``torch.distributed.all_gather``; on a single
@@ -242,9 +243,9 @@ class BatchSelectionSampler(Callback):
 
     def on_after_batch(
         self,
-        trainer: Any,
-        batch: dict[str, Any],
-        outputs: dict[str, Any],
+        trainer: TrainerView,
+        batch: Batch,
+        outputs: ModelOutputs,
         per_sample_loss: torch.Tensor | None,
     ) -> None:
         """Gather ``(index, selection loss)`` of the batch from all processes and update the table."""

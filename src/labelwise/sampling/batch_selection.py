@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from labelwise.protocols import Batch, ModelOutputs, TrainerView
 from labelwise.registry import Registry
 
 from .base import BatchSelectionSampler, _dataset_inputs, _to_numpy
@@ -92,7 +93,7 @@ class RandomSampler(BatchSelectionSampler):
     def __iter__(self) -> Iterator[list[int]]:
         return self._warmup_batches()
 
-    def on_after_batch(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any], per_sample_loss: Any) -> None:
+    def on_after_batch(self, trainer: TrainerView, batch: Batch, outputs: ModelOutputs, per_sample_loss: Any) -> None:
         return None
 
 

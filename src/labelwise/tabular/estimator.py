@@ -38,6 +38,7 @@ True
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,8 @@ from labelwise.sampling import create_sampler
 from .training import FitResult, fit_tabular, predict_scores
 
 __all__ = ["MultiLabelClassifier"]
+
+logger = logging.getLogger(__name__)
 
 
 class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
@@ -92,7 +95,7 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
     device : str, default "cpu"
         Torch device.
     verbose : int, default 0
-        1 prints one line per epoch.
+        1 logs one line per epoch (INFO, logger ``labelwise.tabular.estimator``).
 
     Attributes
     ----------
@@ -231,7 +234,7 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
             sparams.setdefault("features", Xtr)
         sampler = create_sampler(self.sampler, Ytr, batch_size=int(self.batch_size), seed=seed, **sparams)
         mparams = copy.deepcopy(self.model_params or {})
-        log = (lambda row: print({k: round(v, 5) for k, v in row.items()})) if self.verbose else None
+        log = (lambda row: logger.info("%s", {k: round(v, 5) for k, v in row.items()})) if self.verbose else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = create_model(self.model, num_classes=Y.shape[1], in_features=X.shape[1], **mparams)

@@ -44,8 +44,10 @@ import csv
 import dataclasses
 import fnmatch
 import json
+import logging
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -83,6 +85,8 @@ __all__ = [
     "format_wilcoxon_markdown",
     "save_results",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: The six measures of section 4.1, in the paper's column order.
 METRICS = ("macro_f1", "micro_f1", "macro_auc", "ranking_loss", "hamming_loss", "one_error")
@@ -330,7 +334,7 @@ _WEIGHTED = ("adaptive", "chain")
 
 
 def run_fold(data: BenchmarkData, split: tuple[np.ndarray, np.ndarray, np.ndarray], *, fold: int,
-             protocol: MulanProtocol, log: Callable[[str], None] | None = print,
+             protocol: MulanProtocol, log: Callable[[str], None] | None = logger.info,
              fixed_pressures: dict[str, float] | None = None,
              ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, float]]]]:
     """Train and test every (model, strategy, s_e) of ``protocol`` on one fold.
@@ -474,10 +478,10 @@ def _fold_task(name: str, root: Any, protocol: MulanProtocol, fold: int, verbose
         torch.set_num_threads(threads)
     data, splits = _data_and_splits(name, root, protocol)
     if verbose and fold == 0:
-        print(f"{data.name}: {data.Y.shape[0]} samples, {data.num_features} features, {data.Y.shape[1]} labels kept "
-              f"({len(data.dropped_labels)} with < {protocol.min_positives} positives dropped)")
+        logger.info(f"{data.name}: {data.Y.shape[0]} samples, {data.num_features} features, {data.Y.shape[1]} "
+                    f"labels kept ({len(data.dropped_labels)} with < {protocol.min_positives} positives dropped)")
     info = _dataset_info(data, protocol)
-    recs, hist = run_fold(data, splits[fold], fold=fold, protocol=protocol, log=print if verbose else None,
+    recs, hist = run_fold(data, splits[fold], fold=fold, protocol=protocol, log=logger.info if verbose else None,
                           fixed_pressures=fixed)
     info["n_features_used"] = recs[0]["n_features"]
     return data.name, info, recs, hist
@@ -490,7 +494,7 @@ def _chosen_pressures(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 def run_benchmark(datasets: Sequence[str], *, protocol: MulanProtocol | None = None,
                   root: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
-                  log: Callable[[str], None] | None = print, jobs: int = 1) -> BenchmarkResult:
+                  log: Callable[[str], None] | None = logger.info, jobs: int = 1) -> BenchmarkResult:
     """Run the protocol on every dataset (by MULAN name or path) and optionally save the results.
 
     Parameters
@@ -505,7 +509,8 @@ def run_benchmark(datasets: Sequence[str], *, protocol: MulanProtocol | None = N
         Where :func:`save_results` writes the tables (also after every finished fold, so a long run keeps
         its finished work).
     log : callable or None
-        Progress messages (default ``print``; with ``jobs > 1`` the worker processes print).
+        Progress messages (default: this module's logger at INFO; with ``jobs > 1`` the worker processes log
+        to stderr at the level of the parent's ``labelwise`` logger).
     jobs : int
         Worker processes (spawned), each running whole (dataset, fold) tasks with one torch thread. The
         results do not depend on ``jobs``: every task is seeded by the protocol and its fold.
@@ -558,7 +563,9 @@ def run_benchmark(datasets: Sequence[str], *, protocol: MulanProtocol | None = N
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-        with ProcessPoolExecutor(max_workers=int(jobs), mp_context=mp.get_context("spawn")) as pool:
+        level = logging.getLogger("labelwise").getEffectiveLevel()
+        with ProcessPoolExecutor(max_workers=int(jobs), mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_logging, initargs=(level,)) as pool:
             running = {}
             while ready or running:
                 while ready:
@@ -570,6 +577,15 @@ def run_benchmark(datasets: Sequence[str], *, protocol: MulanProtocol | None = N
                     ready.extend(collect(running.pop(fut), fut.result()))
     result.elapsed = time.perf_counter() - t0
     return result
+
+
+def _worker_logging(level: int) -> None:
+    """In a spawned worker (blank logging set-up): show the ``labelwise`` loggers on stderr at ``level``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[labelwise] %(message)s"))
+    root = logging.getLogger("labelwise")
+    root.addHandler(handler)
+    root.setLevel(level)
 
 
 def _logged_task(name: str, root: Any, protocol: MulanProtocol, fold: int, fixed: dict[str, float] | None,

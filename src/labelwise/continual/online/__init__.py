@@ -20,7 +20,8 @@ Examples
 from .ewc import OnlineEWC
 from .exstream import ExStreamMemory
 from .gss import GradientSampleSelection
-from .memory import MEMORY_KINDS, ClassAgnosticReservoir, PartitioningReservoir, StreamMemory, create_memory
+from .memory import ClassAgnosticReservoir, PartitioningReservoir, StreamMemory
+from .memory_kinds import MEMORY_KINDS, create_memory
 from .ocdm import OCDMMemory
 from .runner import (
     HEADS,

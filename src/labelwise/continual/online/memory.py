@@ -57,8 +57,6 @@ __all__ = [
     "StreamMemory",
     "ClassAgnosticReservoir",
     "PartitioningReservoir",
-    "MEMORY_KINDS",
-    "create_memory",
     "crs_distance",
 ]
 
@@ -324,44 +322,3 @@ def crs_distance(memory: StreamMemory, target: np.ndarray) -> float:
     if counts.sum() == 0:
         return 0.0
     return float(0.5 * np.abs(counts / counts.sum() - np.asarray(target)).sum())
-
-
-MEMORY_KINDS = ("crs", "prs", "gss", "exstream", "ocdm")
-
-
-def create_memory(
-    kind: str,
-    capacity: int,
-    num_classes: int,
-    *,
-    q: float = -0.03,
-    seed: int = 0,
-    eviction: str = "argmin",
-    gss_samples: int = 10,
-    ocdm_rho: float = 0.0,
-) -> StreamMemory:
-    """A stream memory by name: ``"crs"``, ``"prs"`` (``q``, ``eviction``), ``"gss"`` (``gss_samples``),
-    ``"exstream"`` or ``"ocdm"`` (``ocdm_rho``).
-
-    Examples
-    --------
-    >>> create_memory("prs", 10, 3, q=0.5).q, create_memory("ocdm", 10, 3).name
-    (0.5, 'ocdm')
-    """
-    if kind == "crs":
-        return ClassAgnosticReservoir(capacity, num_classes, seed=seed)
-    if kind == "prs":
-        return PartitioningReservoir(capacity, num_classes, q=q, seed=seed, eviction=eviction)
-    if kind == "gss":
-        from .gss import GradientSampleSelection
-
-        return GradientSampleSelection(capacity, num_classes, n_samples=gss_samples, seed=seed)
-    if kind == "exstream":
-        from .exstream import ExStreamMemory
-
-        return ExStreamMemory(capacity, num_classes, seed=seed)
-    if kind == "ocdm":
-        from .ocdm import OCDMMemory
-
-        return OCDMMemory(capacity, num_classes, rho=ocdm_rho, seed=seed)
-    raise ValueError(f"unknown memory {kind!r}; expected one of {MEMORY_KINDS}")

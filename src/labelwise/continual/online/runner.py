@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .ewc import OnlineEWC
-from .memory import create_memory
+from .memory_kinds import create_memory
 from .sequences import GROUP_NAMES, OnlineSequence
 
 logger = logging.getLogger(__name__)

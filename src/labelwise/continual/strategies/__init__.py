@@ -26,7 +26,8 @@ Examples
 ['agcn', 'akd', 'csc', 'derpp', 'er', 'ewc', 'finetune', 'joint', 'kd', 'krt', 'l2p', 'lwf', 'podnet', 'rebll']
 """
 
-from . import _register_all  # noqa: F401
+# Importing a strategy module registers it (``@register_strategy``); this package imports every one of them,
+# and importing ``labelwise.continual.strategies.base`` runs this file first, so the registry is always full.
 from .agcn import AGCN
 from .base import STRATEGIES, Strategy, TaskCriterion, create_strategy, list_strategies, register_strategy
 from .csc import CSC

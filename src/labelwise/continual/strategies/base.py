@@ -55,15 +55,11 @@ def create_strategy(name: str, **options: Any) -> Strategy:
     >>> create_strategy("rebll", alpha=1.0).alpha
     1.0
     """
-    from . import _register_all  # noqa: F401  (imports every strategy module)
-
     return STRATEGIES.get(name)(**options)
 
 
 def list_strategies() -> list[str]:
     """Names accepted by :func:`create_strategy`."""
-    from . import _register_all  # noqa: F401
-
     return STRATEGIES.names()
 
 
