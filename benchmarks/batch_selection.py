@@ -201,7 +201,7 @@ def export_json(store: ResultStore, protocol, path: Path, command: str, datasets
     payload = {
         "benchmark": "batch_selection", "command": command, "commit": _git_commit(), "regime": "paper",
         "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}, one thread per worker",
-        "profile": protocol.to_dict(), "store": str(store.path),
+        "profile": protocol.to_dict(), "store": str(store.path), "datasets": list(datasets),
         "cells_done": prog["done"], "cells_total": prog["total"],
         "cell_seconds": {f"{r['dataset']}/{r['model']}/{r['strategy']}": r.get("cell_time") for r in recs},
         "rows": rows,

@@ -259,9 +259,12 @@ class MulanProtocol:
 
     @property
     def decision_threshold(self) -> float:
-        """The threshold given to :func:`~labelwise.metrics.mulan_report` (``>=``): ``threshold``, or the next
-        float above it with ``threshold_rule="gt"``."""
-        return float(self.threshold) if self.threshold_rule == "ge" else float(np.nextafter(self.threshold, np.inf))
+        """The threshold given to :func:`~labelwise.metrics.mulan_report` (``>=``): ``threshold``, or with
+        ``threshold_rule="gt"`` the next float32 above it (the scores are float32, so ``score >= t'`` is
+        exactly ``score > threshold``, also under NumPy 2's casting of a Python float to the array's dtype)."""
+        if self.threshold_rule == "ge":
+            return float(self.threshold)
+        return float(np.nextafter(np.float32(self.threshold), np.float32(np.inf)))
 
     def features_kept(self, dataset: str) -> float | int | None:
         """The document-frequency selection that applies to ``dataset`` (first matching pattern), or None."""
