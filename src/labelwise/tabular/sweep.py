@@ -359,12 +359,35 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, jobs: int = 1, max_cells: 
 
 
 # ---- progress and results ---------------------------------------------------------------------------
+#: (samples, features used, labels kept) of Table 1's datasets in the shared collection (docs/batch_selection.md),
+#: for estimating the time of cells of datasets without any measured cell.
+DATASET_SIZES: dict[str, tuple[int, int, int]] = {
+    "corel5k": (5000, 499, 149), "rcv1subset1": (6000, 944, 80), "rcv1subset2": (6000, 944, 81),
+    "rcv1subset3": (6000, 944, 82), "yahoo-Arts1": (7484, 2314, 24), "cal500": (502, 68, 119),
+    "yahoo-Business1": (11214, 2192, 25), "tmc2007": (28596, 500, 22), "bibtex": (7395, 1836, 159),
+    "enron": (1702, 1001, 33), "yeast": (2417, 103, 14), "langlog": (1460, 1004, 22), "scene": (2407, 294, 6),
+}
+
+
+def _cost(dataset: str, model: str, rec: dict[str, Any] | None = None) -> float | None:
+    """A relative cost of one cell: samples x (features + labels), or samples x labels for CLIF."""
+    if rec is not None:
+        n, d, q = float(rec.get("n_train", 0)) * 1.25, float(rec.get("n_features", 0)), float(rec.get("n_labels", 0))
+    elif dataset in DATASET_SIZES:
+        n, d, q = (float(v) for v in DATASET_SIZES[dataset])
+    else:
+        return None
+    return n * q if model == "clif" else n * (d + q)
+
+
 def sweep_progress(spec: SweepSpec, store: ResultStore, *, jobs: int = 1) -> dict[str, Any]:
     """Cells done / total and the time left, estimated from the measured cell times.
 
     The estimate of a pending cell is the mean measured ``cell_time`` of its (dataset, model, strategy),
-    else of its (dataset, model), else of its model on other datasets scaled by the ratio of training
-    samples x features, else the mean of all measured cells; the sum is divided by ``jobs``.
+    else of its (dataset, model), else its model's median seconds per unit of cost on the measured datasets
+    times the cell's cost (samples x (features + labels); samples x labels for CLIF;
+    :data:`DATASET_SIZES`), else the mean of all measured cells; the sum is divided by ``jobs``. The
+    times are those of the machine the cells ran on.
     """
     fp = spec.fingerprints()
     recs = [r for r in store.records() if r.get("fingerprint") == fp.get(r.get("model", ""))]
@@ -372,15 +395,14 @@ def sweep_progress(spec: SweepSpec, store: ResultStore, *, jobs: int = 1) -> dic
     keys = {c.key for c in cells}
     done_keys = {r["cell"] for r in recs} & keys
     times: dict[tuple, list[float]] = {}
-    size: dict[str, float] = {}
+    rate: dict[str, list[float]] = {}  # per model: seconds per unit of _cost
     for r in recs:
         t = float(r.get("cell_time", r.get("train_time", 0.0)))
-        for k in ((r["dataset"], r["model"], r["strategy"]), (r["dataset"], r["model"]), (r["model"],), ()):
+        for k in ((r["dataset"], r["model"], r["strategy"]), (r["dataset"], r["model"]), ()):
             times.setdefault(k, []).append(t)
-        size[r["dataset"]] = float(r.get("n_train", 1)) * float(r.get("n_features", 1))
-    per_model_size: dict[str, list[tuple[float, float]]] = {}
-    for r in recs:
-        per_model_size.setdefault(r["model"], []).append((float(r.get("cell_time", 0.0)), size[r["dataset"]]))
+        c = _cost(r["dataset"], r["model"], r)
+        if c:
+            rate.setdefault(r["model"], []).append(t / c)
     left = 0.0
     unknown = 0
     by_ds: dict[str, list[int]] = {}
@@ -395,12 +417,11 @@ def sweep_progress(spec: SweepSpec, store: ResultStore, *, jobs: int = 1) -> dic
                 left += float(np.mean(times[k]))
                 break
         else:
-            if c.model in per_model_size and c.dataset in size:
-                ts = per_model_size[c.model]
-                left += float(np.mean([t / s for t, s in ts])) * size[c.dataset]
+            cost = _cost(c.dataset, c.model)
+            if c.model in rate and cost:
+                left += float(np.median(rate[c.model])) * cost
             elif () in times:
                 left += float(np.mean(times[()]))
-                unknown += 1
             else:
                 unknown += 1
     return {"done": len(done_keys), "total": len(cells), "seconds_left": left / max(1, int(jobs)),

@@ -91,12 +91,25 @@ class CLIF(DeepMLCModel):
     label_adjacency : array-like ``[C, C]``, optional
         Label co-occurrence counts; otherwise call :meth:`set_label_graph` with the training targets
         (``fit_tabular`` does so) or let the model accumulate them from its training batches (see Notes).
+    label_graph : {"cooccurrence", "identity"}
+        The GIN's graph: from the training targets (default), or the identity of the batch-selection study's
+        published code (no edges between labels; nothing to prepare).
+    graph_loss : {"bce", "cosine_mse"}
+        BCE of ``(1 + cos) / 2`` against the reconstruction target (default), or the published squared
+        error of the cosine similarity.
+    init : {"kaiming", "torch"}
+        The published initialisation (default: Kaiming-uniform weights for leaky ReLU, biases ``U(0, 0.1)``
+        in the MLPs, ``U(±1/sqrt(hidden))`` classifier biases) or torch's defaults, with which the initial
+        logits barely depend on the input and training at lr 1e-4 stays on a plateau for tens of epochs
+        (docs/tabular_models.md).
+    specific_dropout : bool
+        Dropout after the label-specific layer (False, as published).
 
     Notes
     -----
     Choices where the paper leaves a detail open:
 
-    * **Label graph.** The edge weights of the GIN aggregation are the conditional co-occurrence
+    * **Label graph** (``label_graph="cooccurrence"``). The edge weights of the GIN aggregation are the conditional co-occurrence
       frequencies :math:`A_{ij} = P(l_j | l_i)` (row-normalised counts, zero diagonal; bounded, so the sum
       aggregation stays stable with hundreds of labels); the reconstruction target is the binary
       co-occurrence plus self-loops. The batch-selection study's published code leaves the graph at the

@@ -62,6 +62,10 @@ class DELA(DeepMLCModel):
         Concrete temperature (2/3).
     dropout : float
         Encoder dropout (0.2).
+    init : {"kaiming", "torch"}
+        The published initialisation of the MLPs (default: Kaiming-uniform weights for ReLU, biases
+        ``U(0, 0.1)``) or torch's defaults (docs/tabular_models.md: at lr 1e-4 these models then start on a
+        long plateau).
 
     Notes
     -----

@@ -62,6 +62,10 @@ class PACA(DeepMLCModel):
         configuration.
     dropout : float
         Encoder dropout (0.1).
+    init : {"kaiming", "torch"}
+        The published initialisation of the MLPs (default: Kaiming-uniform weights for ReLU, biases
+        ``U(0, 0.1)``) or torch's defaults (docs/tabular_models.md: at lr 1e-4 these models then start on a
+        long plateau).
 
     Notes
     -----
