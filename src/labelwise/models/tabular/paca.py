@@ -62,10 +62,10 @@ class PACA(DeepMLCModel):
         configuration.
     dropout : float
         Encoder dropout (0.1).
-    init : {"kaiming", "torch"}
-        The published initialisation of the MLPs (default: Kaiming-uniform weights for ReLU, biases
-        ``U(0, 0.1)``) or torch's defaults (docs/tabular_models.md: at lr 1e-4 these models then start on a
-        long plateau).
+    init : {"torch", "kaiming"}
+        torch's default initialisation (default) or the published one of the MLPs (Kaiming-uniform weights
+        for ReLU, biases ``U(0, 0.1)``). Unlike CLIF, this PACA (diagonal Gaussian prototypes instead of the
+        published flows) trains worse with the published initialisation at lr 1e-4 (docs/tabular_models.md).
 
     Notes
     -----
@@ -103,7 +103,7 @@ class PACA(DeepMLCModel):
         alpha: float = 2.0,
         gamma: float = 10.0,
         dropout: float = 0.1,
-        init: str = "kaiming",
+        init: str = "torch",
     ) -> None:
         super().__init__(in_features=in_features, num_classes=num_classes)
         hidden = check_positive_int("hidden", hidden)
