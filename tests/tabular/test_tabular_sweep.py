@@ -198,3 +198,13 @@ def test_scaling_fit_all_uses_every_row(make_data):
     every = prepare_fold(data, split, fold=0, protocol=MulanProtocol(strategies=("random",), scaling_fit="all"))
     assert float(train.Xtr[:, 0].max()) == pytest.approx(1.0)
     assert float(every.Xtr[:, 0].max()) < 0.2 and float(every.Xte[:, 0].max()) == pytest.approx(1.0)
+
+
+def test_a_failing_cell_is_left_pending(tmp_path, synth_mulan_root):
+    spec = SweepSpec(["synth_a", "no_such_dataset"], protocol=_tiny_protocol(n_folds=2, run_folds=1),
+                     root=synth_mulan_root)
+    store = ResultStore(tmp_path / "cells.jsonl")
+    lines = []
+    assert run_sweep(spec, store, log=lines.append) == 3  # synth_a's cells; the missing dataset fails
+    assert sum("FAILED no_such_dataset" in line for line in lines) == 3
+    assert [c.dataset for c in spec.pending(store)] == ["no_such_dataset"] * 3

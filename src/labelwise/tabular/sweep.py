@@ -310,7 +310,7 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, jobs: int = 1, max_cells: 
     Returns
     -------
     int
-        Cells run.
+        Cells run and stored. A cell that raises is logged and left pending (a later run retries it).
     """
     todo = spec.pending(store)
     if max_cells is not None:
@@ -333,11 +333,22 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, jobs: int = 1, max_cells: 
     def expired() -> bool:
         return deadline is not None and time.time() >= deadline
 
+    def failed(cell: Cell, exc: BaseException) -> None:
+        # a failing cell is logged and left pending (a later run retries it); the others go on
+        logger.error("cell %s failed: %s: %s", cell.key, type(exc).__name__, exc)
+        if log is not None:
+            log(f"FAILED {cell.key}: {type(exc).__name__}: {exc}")
+
     if int(jobs) <= 1:
         for cell in todo:
             if expired():
                 break
-            finished(run_cell(cell, spec.protocol, root=spec.root))
+            try:
+                rec = run_cell(cell, spec.protocol, root=spec.root)
+            except Exception as exc:  # noqa: BLE001 - one bad cell must not end a long sweep
+                failed(cell, exc)
+                continue
+            finished(rec)
         return ran
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -353,8 +364,13 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, jobs: int = 1, max_cells: 
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
-                running.pop(fut)
-                finished(fut.result())
+                cell = running.pop(fut)
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # noqa: BLE001 - one bad cell must not end a long sweep
+                    failed(cell, exc)
+                    continue
+                finished(rec)
     return ran
 
 
