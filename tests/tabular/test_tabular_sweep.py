@@ -65,6 +65,7 @@ def test_store_stays_valid_when_a_writer_is_killed(tmp_path):
     deadline = time.time() + 20
     while (not path.exists() or path.stat().st_size < 60_000) and time.time() < deadline:
         time.sleep(0.02)
+    assert proc.poll() is None, "the writer process ended on its own (import error?)"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     recs = ResultStore(path).records()
