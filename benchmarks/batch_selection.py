@@ -17,9 +17,9 @@ option overrides it. The header of every run prints every value in force.
   batch / weight decay 128 / 1e-4               128 / 1e-4
   warm-up (gamma)      3                        3
   folds                5                        5
-  s_e                  8,2,16,64 (all chosen    2,8,16,64 chosen on fold 0
+  s_e                  2,8,16,64 (all chosen    2,8,16,64 chosen on fold 0
                        on validation per fold;  and reused by folds 1-4
-                       the sweep runs 8 first)
+                       the sweep runs 2 first)
   strategies           random,adaptive          random,adaptive (mlp: + hard, chain)
   CLIF width           768                      128
   other models         published defaults       published defaults

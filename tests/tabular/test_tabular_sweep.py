@@ -129,7 +129,7 @@ def test_benchmark_help_shows_every_default(capsys):
         bench.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     for needle in ("paper: 100", "short: 40", "paper: none; published: none; short: 6", "paper: 0.0001",
-                   "paper: 8,2,16,64", "(default: 0.5)", "(default: minmax)", "(default 2)"):
+                   "paper: 2,8,16,64", "(default: 0.5)", "(default: minmax)", "(default 2)"):
         assert needle in text, needle
     p = profile_protocol("paper", models=("clif",))
     assert (p.epochs, p.patience, p.lr, p.model_params["clif"]["hidden"]) == (100, None, 1e-4, 768)
