@@ -171,8 +171,9 @@ class MulanProtocol:
         The weights tested: the best validation epoch's (default) or the last epoch's (what MLAdaBatch's
         shallow ``state_dict().copy()`` amounts to).
     lr_warmup_epochs : int
-        Linear learning-rate warm-up from 0 over this many epochs' steps (0: none; MLAdaBatch warms up its
-        adaptive runs over the 3 sampler warm-up epochs and its random runs not at all).
+        Linear learning-rate warm-up over this many epochs of ``floor(n_train / batch_size)`` steps each
+        (MLAdaBatch's schedule, see ``fit_tabular(lr_warmup_steps=...)``; 0: none). MLAdaBatch warms up its
+        adaptive runs over the 3 sampler warm-up epochs and its random runs not at all.
     lr_warmup_epochs_by_strategy, weight_decay_by_strategy : dict
         Per-strategy overrides of ``lr_warmup_epochs`` and ``weight_decay`` (MLAdaBatch's random baseline
         has no weight decay: ``{"random": 0.0}``).

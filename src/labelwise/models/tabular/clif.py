@@ -38,7 +38,7 @@ GRAPH_LOSSES = ("bce", "cosine_mse")
 class _GINLayer(nn.Module):
     """``h' = MLP((1 + eps) h + A h)`` (+ ``h`` when the widths match)."""
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: int, dropout: float, batchnorm: bool = True) -> None:
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
         self.eps = nn.Parameter(torch.zeros(1))
         self.mlp = mlp(
@@ -46,7 +46,7 @@ class _GINLayer(nn.Module):
             activation="leaky_relu",
             dropout=dropout,
             last_activation=True,
-            batchnorm=batchnorm,
+            batchnorm=True,
         )
         self.residual = in_dim == out_dim
 
