@@ -319,3 +319,49 @@ def test_engine_trainer_with_adaptive_sampler(name, tmp_path):
     assert sampler.seen.any()
     scores, targets = trainer.predict(model, train)
     assert scores.shape == (64, C)
+
+
+# ---- CLIF: the published model's options (issue 17) --------------------------------------------------------
+def test_clif_identity_graph_is_the_published_graph():
+    torch.manual_seed(0)
+    y = (torch.rand(40, 5) > 0.5).float()
+    m = create_model("clif", num_classes=5, in_features=7, hidden=8, label_graph="identity",
+                     graph_loss="cosine_mse")
+    adj, target = m._graph()
+    assert torch.equal(adj, torch.eye(5)) and torch.equal(target, torch.eye(5))
+    m.prepare(torch.randn(40, 7), y.numpy())  # nothing to prepare: the graph stays the identity
+    m.train()
+    m(torch.randn(40, 7), targets=y)  # and training batches do not accumulate co-occurrences
+    assert torch.equal(m._graph()[0], torch.eye(5)) and float(m.cooccurrence.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="identity"):
+        m.set_label_graph(y)
+    with pytest.raises(ValueError, match="label_graph"):
+        create_model("clif", num_classes=5, in_features=7, label_graph="knn")
+    # each GIN layer aggregates (1 + eps) h + I h = (2 + eps) h
+    layer = m.gin[0].eval()
+    h = torch.randn(5, 5)
+    assert torch.allclose(layer(h, torch.eye(5)), layer.mlp(2.0 * h) + h)
+    # the published graph loss: squared error of the cosine similarity against the identity
+    e = torch.randn(5, 5)
+    en = torch.nn.functional.normalize(e, dim=1)
+    assert float(m.graph_loss(e)) == pytest.approx(float(((en @ en.T - torch.eye(5)) ** 2).mean()), rel=1e-5)
+
+
+def test_published_init_gives_sample_dependent_initial_logits():
+    """The cause of CLIF's plateau at lr 1e-4: with torch's default init the label-specific features
+    ``psi(phi(x) * W_e e_j)`` multiply two small vectors, so the initial logits hardly depend on the sample
+    (every label predicts its base rate); the published Kaiming init (biases U(0, 0.1)) does not."""
+    x = torch.rand(256, 30)
+    spread = {}
+    for init in ("kaiming", "torch"):
+        torch.manual_seed(0)
+        m = create_model("clif", num_classes=6, in_features=30, hidden=64, init=init).eval()
+        with torch.no_grad():
+            spread[init] = float(m(x)["logits"].std(0).mean())
+    assert spread["kaiming"] > 20 * spread["torch"]
+    torch.manual_seed(0)
+    m = create_model("dela", num_classes=6, in_features=30)
+    lin = [mod for mod in m.encoder if isinstance(mod, torch.nn.Linear)]
+    assert all(float(mod.bias.detach().min()) >= 0.0 and float(mod.bias.detach().max()) <= 0.1 for mod in lin)
+    with pytest.raises(ValueError, match="init"):
+        create_model("paca", num_classes=6, in_features=30, init="xavier")

@@ -77,6 +77,10 @@ __all__ = [
     "BenchmarkResult",
     "load_benchmark_data",
     "make_splits",
+    "PreparedFold",
+    "prepare_fold",
+    "run_candidate",
+    "select_candidate",
     "run_fold",
     "run_benchmark",
     "summary_table",
@@ -161,6 +165,22 @@ class MulanProtocol:
         Seeds the folds, the model initialisation and the samplers.
     device : str
         Torch device.
+    threshold_rule : {"ge", "gt"}
+        ``"ge"`` (default): a label is predicted when ``score >= threshold``; ``"gt"``: when
+        ``score > threshold``, which at 0.5 is MLAdaBatch's ``np.round`` (a score of exactly 0.5 is negative).
+    scaling_fit : {"train", "all"}
+        Rows the scaler is fit on: the training rows (default) or every row of the dataset (MLAdaBatch's
+        leak, for reproducing its numbers).
+    keep : {"best", "last"}
+        The weights tested: the best validation epoch's (default) or the last epoch's (what MLAdaBatch's
+        shallow ``state_dict().copy()`` amounts to).
+    lr_warmup_epochs : int
+        Linear learning-rate warm-up over this many epochs of ``floor(n_train / batch_size)`` steps each
+        (MLAdaBatch's schedule, see ``fit_tabular(lr_warmup_steps=...)``; 0: none). MLAdaBatch warms up its
+        adaptive runs over the 3 sampler warm-up epochs and its random runs not at all.
+    lr_warmup_epochs_by_strategy, weight_decay_by_strategy : dict
+        Per-strategy overrides of ``lr_warmup_epochs`` and ``weight_decay`` (MLAdaBatch's random baseline
+        has no weight decay: ``{"random": 0.0}``).
     """
 
     strategies: Sequence[str] = ("random", "hard", "adaptive", "chain")
@@ -189,6 +209,12 @@ class MulanProtocol:
     empty_class: str = "exclude"
     seed: int = 0
     device: str = "cpu"
+    threshold_rule: str = "ge"
+    scaling_fit: str = "train"
+    keep: str = "best"
+    lr_warmup_epochs: int = 0
+    lr_warmup_epochs_by_strategy: dict[str, int] = field(default_factory=dict)
+    weight_decay_by_strategy: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from labelwise.sampling import SAMPLERS
@@ -227,6 +253,23 @@ class MulanProtocol:
             raise ValueError(f"monitor must be one of {sorted(HIGHER_IS_BETTER)}, got {self.monitor!r}")
         if self.feature_selection is None:
             self.feature_selection = dict(PAPER_FEATURE_SELECTION)
+        if self.threshold_rule not in ("ge", "gt"):
+            raise ValueError(f"threshold_rule must be 'ge' or 'gt', got {self.threshold_rule!r}")
+        if self.scaling_fit not in ("train", "all"):
+            raise ValueError(f"scaling_fit must be 'train' or 'all', got {self.scaling_fit!r}")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
+        if int(self.lr_warmup_epochs) < 0 or any(int(v) < 0 for v in self.lr_warmup_epochs_by_strategy.values()):
+            raise ValueError("lr_warmup_epochs must be >= 0")
+
+    @property
+    def decision_threshold(self) -> float:
+        """The threshold given to :func:`~labelwise.metrics.mulan_report` (``>=``): ``threshold``, or with
+        ``threshold_rule="gt"`` the next float32 above it (the scores are float32, so ``score >= t'`` is
+        exactly ``score > threshold``, also under NumPy 2's casting of a Python float to the array's dtype)."""
+        if self.threshold_rule == "ge":
+            return float(self.threshold)
+        return float(np.nextafter(np.float32(self.threshold), np.float32(np.inf)))
 
     def features_kept(self, dataset: str) -> float | int | None:
         """The document-frequency selection that applies to ``dataset`` (first matching pattern), or None."""
@@ -323,7 +366,7 @@ def _cols(X: Any, cols: np.ndarray | None) -> Any:
 def _test_report(scores: np.ndarray, targets: np.ndarray, protocol: MulanProtocol) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        rep = mulan_report(scores, targets, threshold=protocol.threshold, empty_class=protocol.empty_class)
+        rep = mulan_report(scores, targets, threshold=protocol.decision_threshold, empty_class=protocol.empty_class)
     pos = targets.sum(0)
     rep["labels_without_test_positive"] = int((pos == 0).sum())
     rep["labels_auc_undefined"] = int(((pos == 0) | (pos == targets.shape[0])).sum())
@@ -331,6 +374,101 @@ def _test_report(scores: np.ndarray, targets: np.ndarray, protocol: MulanProtoco
 
 
 _WEIGHTED = ("adaptive", "chain")
+
+
+@dataclass
+class PreparedFold:
+    """One fold ready for training: scaled features, targets and the kNN imbalance weights (if needed).
+
+    Built by :func:`prepare_fold`; every candidate (:func:`run_candidate`) of the fold shares it.
+    """
+
+    dataset: str
+    fold: int
+    Xtr: Any
+    Xva: Any
+    Xte: Any
+    Ytr: np.ndarray
+    Yva: np.ndarray
+    Yte: np.ndarray
+    weights: np.ndarray | None
+    prep_time: float
+    knn_time: float
+
+
+def prepare_fold(data: BenchmarkData, split: tuple[np.ndarray, np.ndarray, np.ndarray], *, fold: int,
+                 protocol: MulanProtocol) -> PreparedFold:
+    """Feature selection and scaling fit on the training rows (or on all rows with ``scaling_fit="all"``),
+    and the kNN imbalance weights when a weighted strategy (adaptive, chain) is in ``protocol``.
+    """
+    train, val, test = split
+    t0 = time.perf_counter()
+    keep = protocol.features_kept(data.name)
+    cols = document_frequency_selection(_rows(data.X, train), keep) if keep is not None else None
+    fit_rows = np.arange(data.Y.shape[0]) if protocol.scaling_fit == "all" else train
+    scaler = FeatureScaler(protocol.scaling).fit(_cols(_rows(data.X, fit_rows), cols))
+    Xtr = scaler.transform(_cols(_rows(data.X, train), cols))
+    Xva = scaler.transform(_cols(_rows(data.X, val), cols))
+    Xte = scaler.transform(_cols(_rows(data.X, test), cols))
+    Ytr, Yva, Yte = data.Y[train], data.Y[val], data.Y[test]
+    weights = None
+    knn_time = 0.0
+    if any(s in _WEIGHTED for s in protocol.strategies):
+        tk = time.perf_counter()
+        weights = imbalance_weights(Xtr, Ytr, k=protocol.k).astype(np.float32)
+        knn_time = time.perf_counter() - tk
+    return PreparedFold(dataset=data.name, fold=fold, Xtr=Xtr, Xva=Xva, Xte=Xte, Ytr=Ytr, Yva=Yva, Yte=Yte,
+                        weights=weights, prep_time=time.perf_counter() - t0, knn_time=knn_time)
+
+
+def run_candidate(prepared: PreparedFold, model_name: str, strategy: str, s_e: float | None, *,
+                  protocol: MulanProtocol) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Train one (model, strategy, s_e) on a prepared fold and score it on the test part.
+
+    Returns the record (see :func:`run_fold`, with ``selected`` False) and the per-epoch history.
+    """
+    pf = prepared
+    seed = protocol.seed + 1000 * pf.fold
+    mparams = copy.deepcopy(protocol.model_params.get(model_name, {}))
+    sparams = dict(protocol.sampler_params.get(strategy, {}))
+    if s_e is not None:
+        sparams.setdefault("warmup_epochs", protocol.warmup_epochs)
+        sparams.setdefault("k", protocol.k)
+        sparams["selection_pressure"] = s_e
+        if strategy in _WEIGHTED and pf.weights is not None and "imbalance_weights" not in sparams:
+            sparams["weights"] = pf.weights  # computed once per fold, shared by the strategies
+    sampler = create_sampler(strategy, pf.Ytr, batch_size=protocol.batch_size, seed=seed, **sparams)
+    wd = protocol.weight_decay_by_strategy.get(strategy, protocol.weight_decay)
+    lr_warmup = protocol.lr_warmup_epochs_by_strategy.get(strategy, protocol.lr_warmup_epochs)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_model(model_name, num_classes=pf.Ytr.shape[1], in_features=pf.Xtr.shape[1], **mparams)
+        res = fit_tabular(
+            model, pf.Xtr, pf.Ytr, sampler=sampler, epochs=protocol.epochs, lr=protocol.lr,
+            weight_decay=wd, betas=protocol.betas, X_val=pf.Xva, Y_val=pf.Yva,
+            monitor=protocol.monitor, patience=protocol.patience,
+            min_epochs=protocol.warmup_epochs + 1, threshold=protocol.decision_threshold,
+            empty_class=protocol.empty_class, device=protocol.device, keep=protocol.keep,
+            lr_warmup_steps=lr_warmup * max(1, len(pf.Ytr) // protocol.batch_size),
+        )
+    rep = _test_report(predict_scores(model, pf.Xte), pf.Yte, protocol)
+    rec = {
+        "dataset": pf.dataset, "model": model_name, "strategy": strategy, "fold": pf.fold,
+        "selection_pressure": s_e, "selected": False, "best_epoch": res.best_epoch,
+        "epochs_run": len(res.history), f"val_{protocol.monitor}": res.best_score,
+        "train_time": res.train_time, "n_train": len(pf.Ytr), "n_val": len(pf.Yva), "n_test": len(pf.Yte),
+        "n_labels": int(pf.Ytr.shape[1]), "n_features": int(pf.Xtr.shape[1]),
+        "prep_time": pf.prep_time, "knn_time": pf.knn_time, **rep,
+    }
+    return rec, res.history
+
+
+def select_candidate(cands: Sequence[dict[str, Any]], monitor: str) -> int:
+    """Index of the candidate with the best ``val_<monitor>`` (the first on ties; NaN never wins)."""
+    sign = HIGHER_IS_BETTER[monitor]
+    vals = [c[f"val_{monitor}"] for c in cands]
+    order = [i for i in range(len(cands)) if not math.isnan(vals[i])]
+    return max(order, key=lambda i: (sign * vals[i], -i)) if order else 0
 
 
 def run_fold(data: BenchmarkData, split: tuple[np.ndarray, np.ndarray, np.ndarray], *, fold: int,
@@ -352,73 +490,26 @@ def run_fold(data: BenchmarkData, split: tuple[np.ndarray, np.ndarray, np.ndarra
     histories : dict
         Per-epoch history of each candidate, keyed ``"<dataset>/<model>/<strategy>/s<se>/fold<k>"``.
     """
-    train, val, test = split
-    t0 = time.perf_counter()
-    keep = protocol.features_kept(data.name)
-    cols = document_frequency_selection(_rows(data.X, train), keep) if keep is not None else None
-    scaler = FeatureScaler(protocol.scaling).fit(_cols(_rows(data.X, train), cols))
-    Xtr = scaler.transform(_cols(_rows(data.X, train), cols))
-    Xva = scaler.transform(_cols(_rows(data.X, val), cols))
-    Xte = scaler.transform(_cols(_rows(data.X, test), cols))
-    Ytr, Yva, Yte = data.Y[train], data.Y[val], data.Y[test]
-    weights = None
-    knn_time = 0.0
-    if any(s in _WEIGHTED for s in protocol.strategies):
-        tk = time.perf_counter()
-        weights = imbalance_weights(Xtr, Ytr, k=protocol.k).astype(np.float32)
-        knn_time = time.perf_counter() - tk
-    prep_time = time.perf_counter() - t0
+    prepared = prepare_fold(data, split, fold=fold, protocol=protocol)
     records: list[dict[str, Any]] = []
     histories: dict[str, list[dict[str, float]]] = {}
-    seed = protocol.seed + 1000 * fold
     for model_name in protocol.models:
-        mparams = copy.deepcopy(protocol.model_params.get(model_name, {}))
         for strategy in protocol.strategies:
             pressures: tuple[float | None, ...] = (None,) if strategy == "random" else protocol.selection_pressures
             if strategy != "random" and fixed_pressures and f"{model_name}/{strategy}" in fixed_pressures:
                 pressures = (float(fixed_pressures[f"{model_name}/{strategy}"]),)
             cands = []
             for s_e in pressures:
-                sparams = dict(protocol.sampler_params.get(strategy, {}))
-                if s_e is not None:
-                    sparams.setdefault("warmup_epochs", protocol.warmup_epochs)
-                    sparams.setdefault("k", protocol.k)
-                    sparams["selection_pressure"] = s_e
-                    if strategy in _WEIGHTED and weights is not None and "imbalance_weights" not in sparams:
-                        sparams["weights"] = weights  # computed once per fold, shared by the strategies
-                sampler = create_sampler(strategy, Ytr, batch_size=protocol.batch_size, seed=seed, **sparams)
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed)
-                    model = create_model(model_name, num_classes=Ytr.shape[1], in_features=Xtr.shape[1], **mparams)
-                    res = fit_tabular(
-                        model, Xtr, Ytr, sampler=sampler, epochs=protocol.epochs, lr=protocol.lr,
-                        weight_decay=protocol.weight_decay, betas=protocol.betas, X_val=Xva, Y_val=Yva,
-                        monitor=protocol.monitor, patience=protocol.patience,
-                        min_epochs=protocol.warmup_epochs + 1, threshold=protocol.threshold,
-                        empty_class=protocol.empty_class, device=protocol.device,
-                    )
-                rep = _test_report(predict_scores(model, Xte), Yte, protocol)
-                rec = {
-                    "dataset": data.name, "model": model_name, "strategy": strategy, "fold": fold,
-                    "selection_pressure": s_e, "selected": False, "best_epoch": res.best_epoch,
-                    "epochs_run": len(res.history), f"val_{protocol.monitor}": res.best_score,
-                    "train_time": res.train_time, "n_train": len(train), "n_val": len(val), "n_test": len(test),
-                    "n_labels": int(Ytr.shape[1]), "n_features": int(Xtr.shape[1]),
-                    "prep_time": prep_time, "knn_time": knn_time, **rep,
-                }
+                rec, history = run_candidate(prepared, model_name, strategy, s_e, protocol=protocol)
                 key = f"{data.name}/{model_name}/{strategy}/s{'-' if s_e is None else f'{s_e:g}'}/fold{fold}"
-                histories[key] = res.history
+                histories[key] = history
                 cands.append(rec)
                 if log is not None:
                     log(f"{data.name} fold {fold} {model_name} {strategy}"
                         + ("" if s_e is None else f" s_e={s_e:g}")
-                        + f": val {protocol.monitor} {res.best_score:.4f} (epoch {res.best_epoch}), "
-                        f"test macro_auc {rep['macro_auc']:.4f}, {res.train_time:.1f}s")
-            sign = HIGHER_IS_BETTER[protocol.monitor]
-            vals = [c[f"val_{protocol.monitor}"] for c in cands]
-            order = [i for i in range(len(cands)) if not math.isnan(vals[i])]
-            best = max(order, key=lambda i: (sign * vals[i], -i)) if order else 0
-            cands[best]["selected"] = True
+                        + f": val {protocol.monitor} {rec[f'val_{protocol.monitor}']:.4f} (epoch {rec['best_epoch']}), "
+                        f"test macro_auc {rec['macro_auc']:.4f}, {rec['train_time']:.1f}s")
+            cands[select_candidate(cands, protocol.monitor)]["selected"] = True
             records.extend(cands)
     return records, histories
 

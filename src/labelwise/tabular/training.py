@@ -241,6 +241,8 @@ def fit_tabular(
     snapshot_epochs: Sequence[int] = (),
     device: str | torch.device = "cpu",
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    keep: str = "best",
+    lr_warmup_steps: int = 0,
 ) -> FitResult:
     """Train ``model`` on in-memory features with batches drawn by ``sampler``; keep the best epoch.
 
@@ -283,6 +285,13 @@ def fit_tabular(
         Where the model runs.
     on_epoch_end : callable, optional
         Called with each history row.
+    keep : {"best", "last"}
+        Weights held at the end: the best validation epoch's (default) or the last epoch's (MLAdaBatch's
+        shallow ``state_dict().copy()`` amounts to the last; ``best_epoch`` then is the last epoch and
+        ``best_score`` its validation value).
+    lr_warmup_steps : int
+        Linear learning-rate warm-up, MLAdaBatch's schedule: the first update uses ``lr``, and after update
+        ``t`` the rate becomes ``lr * min(1, t / lr_warmup_steps)``. 0 (default): constant ``lr``.
 
     Returns
     -------
@@ -292,6 +301,10 @@ def fit_tabular(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if patience is not None and int(patience) < 1:
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
+    if int(lr_warmup_steps) < 0:
+        raise ValueError(f"lr_warmup_steps must be >= 0, got {lr_warmup_steps}")
     mode = "min" if monitor in LOWER_IS_BETTER else "max"
     Xm = as_feature_matrix(X)
     n = Xm.shape[0]
@@ -309,7 +322,9 @@ def fit_tabular(
     if callable(prepare):  # data-dependent set-up from the training data (e.g. CLIF's label graph)
         prepare(Xm, y_np)
     criterion = create_loss(loss, **{**(loss_params or {}), "reduction": "none"})
+    warm = int(lr_warmup_steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    global_step = 0
     callback = sampler if isinstance(sampler, Callback) or hasattr(sampler, "on_after_batch") else None
     own_loss = getattr(model, "loss", None)
     snapshots = {int(e) for e in snapshot_epochs}
@@ -347,6 +362,10 @@ def fit_tabular(
                 step_loss = per_sample.sum() / yb.numel()
             step_loss.backward()
             optimizer.step()
+            global_step += 1
+            if warm:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * min(1.0, global_step / warm)
             loss_sum += step_loss.detach().double().cpu()
             steps += 1
             if callback is not None:
@@ -369,7 +388,9 @@ def fit_tabular(
                 raise KeyError(f"monitor {monitor!r} is not a validation measure; have {sorted(report)}")
             row.update({f"val_{k}": float(v) for k, v in report.items()})
             score = float(report[monitor])
-            if best_state is None or _better(score, best_score, mode):
+            if keep == "last":
+                best_score, best_epoch = score, epoch + 1
+            elif best_state is None or _better(score, best_score, mode):
                 best_score, best_epoch = score, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 since_best = 0

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..registry import register_model
-from ._deep_common import DeepMLCModel, check_positive_int, mlp
+from ._deep_common import DeepMLCModel, check_init, check_positive_int, kaiming_init_, mlp
 
 __all__ = ["DELA"]
 
@@ -62,6 +62,10 @@ class DELA(DeepMLCModel):
         Concrete temperature (2/3).
     dropout : float
         Encoder dropout (0.2).
+    init : {"kaiming", "torch"}
+        The published initialisation of the MLPs (default: Kaiming-uniform weights for ReLU, biases
+        ``U(0, 0.1)``) or torch's defaults (docs/tabular_models.md: at lr 1e-4 these models then start on a
+        long plateau).
 
     Notes
     -----
@@ -97,9 +101,11 @@ class DELA(DeepMLCModel):
         beta: float = 1e-4,
         tau: float = 2.0 / 3.0,
         dropout: float = 0.2,
+        init: str = "kaiming",
     ) -> None:
         super().__init__(in_features=in_features, num_classes=num_classes)
         hidden = check_positive_int("hidden", hidden)
+        check_init("DELA", init)
         k = (
             min(math.ceil(self.in_features / 2), 512)
             if latent_dim is None
@@ -122,6 +128,11 @@ class DELA(DeepMLCModel):
             torch.empty(c, 2 * hidden).uniform_(-1 / math.sqrt(2 * hidden), 1 / math.sqrt(2 * hidden))
         )
         self.cls_bias = nn.Parameter(torch.zeros(c))
+        if init == "kaiming":  # the published MLPs: encoder and classifier body (first layer split in x, z)
+            kaiming_init_(self.encoder)
+            kaiming_init_(self.cls_body)
+            kaiming_init_(self.cls_x, fan_in=d + k)
+            kaiming_init_(self.cls_z, fan_in=d + k)
 
     def _gates(self) -> torch.Tensor:
         logit = self.gate_scale(self.gate_logits)  # [C, k]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..registry import register_model
-from ._deep_common import DeepMLCModel, check_positive_int, gaussian_kl, mlp
+from ._deep_common import DeepMLCModel, check_init, check_positive_int, gaussian_kl, kaiming_init_, mlp
 
 __all__ = ["PACA"]
 
@@ -62,6 +62,10 @@ class PACA(DeepMLCModel):
         configuration.
     dropout : float
         Encoder dropout (0.1).
+    init : {"torch", "kaiming"}
+        torch's default initialisation (default) or the published one of the MLPs (Kaiming-uniform weights
+        for ReLU, biases ``U(0, 0.1)``). Unlike CLIF, this PACA (diagonal Gaussian prototypes instead of the
+        published flows) trains worse with the published initialisation at lr 1e-4 (docs/tabular_models.md).
 
     Notes
     -----
@@ -99,9 +103,11 @@ class PACA(DeepMLCModel):
         alpha: float = 2.0,
         gamma: float = 10.0,
         dropout: float = 0.1,
+        init: str = "torch",
     ) -> None:
         super().__init__(in_features=in_features, num_classes=num_classes)
         hidden = check_positive_int("hidden", hidden)
+        check_init("PACA", init)
         k = (
             min(math.ceil(self.in_features / 2), 512)
             if latent_dim is None
@@ -119,6 +125,9 @@ class PACA(DeepMLCModel):
         # prototypes [2, C, k]: index 0 negative, 1 positive
         self.proto_mean = nn.Parameter(torch.randn(2, c, k) * 0.1)
         self.proto_logscale = nn.Parameter(torch.zeros(2, c, k))
+        if init == "kaiming":  # the published MLPs (every Linear of each MLP, including its last layer)
+            for part in (self.encoder, self.label_encoder, self.label_decoder, self.mapping, self.decoder):
+                kaiming_init_(part)
 
     def _log_density(self, u: torch.Tensor) -> torch.Tensor:
         """``[B, 2, C]`` log densities of ``u`` ``[B, k]`` under every prototype (diagonal Gaussians)."""
