@@ -45,7 +45,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .memory import StreamMemory
+from .memory import SlotMemory
 
 __all__ = ["GradientSampleSelection"]
 
@@ -59,7 +59,7 @@ def _max_cosine(g: np.ndarray, G: np.ndarray, G_norms: np.ndarray) -> float:
     return float(cos.max())
 
 
-class GradientSampleSelection(StreamMemory):
+class GradientSampleSelection(SlotMemory):
     """GSS-Greedy memory (module documentation).
 
     Parameters
@@ -84,19 +84,8 @@ class GradientSampleSelection(StreamMemory):
         self.n_samples = int(n_samples)
         self.empty_score = float(empty_score)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x655]))
-        self._idx = np.zeros(self.capacity, dtype=np.int64)
-        self._y = np.zeros((self.capacity, self.num_classes), dtype=np.uint8)
         self.scores = np.zeros(self.capacity, dtype=np.float64)
-        self._size = 0
         self.replaced = 0
-
-    @property
-    def indices(self) -> np.ndarray:
-        return self._idx[: self._size]
-
-    @property
-    def targets(self) -> np.ndarray:
-        return self._y[: self._size]
 
     def update(self, indices: np.ndarray, targets: np.ndarray, *, probe: Probe | None = None) -> None:
         idx, y = self._check(indices, targets)

@@ -119,6 +119,27 @@ class StreamMemory:
         return idx, (y > 0).astype(np.uint8)
 
 
+class SlotMemory(StreamMemory):
+    """A memory of ``capacity`` slots: ``_idx`` (root-dataset indices), ``_y`` (targets), the first ``_size`` used.
+
+    The base of the memories that write items into fixed slots (PRS, OCDM, GSS).
+    """
+
+    def __init__(self, capacity: int, num_classes: int, *, seed: int = 0) -> None:
+        super().__init__(capacity, num_classes, seed=seed)
+        self._idx = np.zeros(self.capacity, dtype=np.int64)
+        self._y = np.zeros((self.capacity, self.num_classes), dtype=np.uint8)
+        self._size = 0
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self._idx[: self._size]
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self._y[: self._size]
+
+
 class ClassAgnosticReservoir(StreamMemory):
     """CRS: a uniform reservoir over the whole stream (see the module documentation).
 
@@ -155,7 +176,7 @@ class ClassAgnosticReservoir(StreamMemory):
         self.stream_counts += y.sum(axis=0, dtype=np.int64)
 
 
-class PartitioningReservoir(StreamMemory):
+class PartitioningReservoir(SlotMemory):
     """PRS: a reservoir whose class partition is steered toward ``p_i ∝ n_i^q`` (module documentation).
 
     Parameters
@@ -196,19 +217,8 @@ class PartitioningReservoir(StreamMemory):
         self.eviction = eviction
         self._ref_p = np.zeros(self.num_classes)  # "reference": shares of the published code (stale when absent)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5052]))
-        self._idx = np.zeros(self.capacity, dtype=np.int64)
-        self._y = np.zeros((self.capacity, self.num_classes), dtype=np.uint8)
-        self._size = 0
         self._l = np.zeros(self.num_classes, dtype=np.int64)  # positives per class in the memory
         self.admitted = 0  # items written after the memory was full
-
-    @property
-    def indices(self) -> np.ndarray:
-        return self._idx[: self._size]
-
-    @property
-    def targets(self) -> np.ndarray:
-        return self._y[: self._size]
 
     def class_counts(self) -> np.ndarray:
         return self._l.copy()

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .memory import StreamMemory
+from .memory import SlotMemory
 
 __all__ = ["OCDMMemory", "kl_to_target"]
 
@@ -57,7 +57,7 @@ def kl_to_target(counts: np.ndarray, target: np.ndarray) -> np.ndarray:
     return out if np.ndim(counts) == 2 else out[0]
 
 
-class OCDMMemory(StreamMemory):
+class OCDMMemory(SlotMemory):
     """OCDM memory (module documentation).
 
     Parameters
@@ -74,17 +74,6 @@ class OCDMMemory(StreamMemory):
     def __init__(self, capacity: int, num_classes: int, *, rho: float = 0.0, seed: int = 0) -> None:
         super().__init__(capacity, num_classes, seed=seed)
         self.rho = float(rho)
-        self._idx = np.zeros(self.capacity, dtype=np.int64)
-        self._y = np.zeros((self.capacity, self.num_classes), dtype=np.uint8)
-        self._size = 0
-
-    @property
-    def indices(self) -> np.ndarray:
-        return self._idx[: self._size]
-
-    @property
-    def targets(self) -> np.ndarray:
-        return self._y[: self._size]
 
     def target_distribution(self) -> np.ndarray:
         """``p_i ∝ n_i^rho`` over the classes seen in the stream (0 for unseen classes)."""
