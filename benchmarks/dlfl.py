@@ -137,10 +137,11 @@ def run_config(dataset: str, model: dict[str, Any], seed: int, p: dict[str, Any]
     )
 
 
-def train_one(cfg: Any, data: Any) -> tuple[dict[str, float], Any, torch.nn.Module]:
+def train_one(cfg: Any, data: Any, p: dict[str, Any]) -> tuple[dict[str, float], Any, torch.nn.Module]:
     """Train, then evaluate the final model on the test split: (metrics and angle summary, angles, model)."""
     seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)  # model initialisation
-    model = build_model(cfg, len(data.class_names))
+    model = regime.build_run_model(cfg, len(data.class_names), p) if "max_epochs" in p else build_model(
+        cfg, len(data.class_names))
     if cfg.trainer.early_stopping_patience is not None:  # pretrained regime: best epoch restored
         trainer = regime.fit_to_plateau(cfg.trainer, model, build_loss(cfg), data.train, data.val)
     else:
@@ -195,7 +196,7 @@ def format_table(dataset: str, results: dict[str, list[dict[str, float]]], num_l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    regime.add_regime_args(parser, "dlfl")
+    regime.add_regime_args(parser, "dlfl", backbone_mode=True)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--epochs", type=int, default=None, help="scratch regime: epochs (default 4)")
     parser.add_argument("--json", default=None, help="also write the table data (means, angles) to this JSON file")
@@ -211,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     everything: dict[str, Any] = {"profile": p, "results": {}}
     tables = []
-    datas = {dataset: build_datasets(run_config(dataset, MODELS["OFML"], 0, p)) for dataset in args.datasets}
+    datas = {}
+    for dataset in args.datasets:
+        cfg0 = run_config(dataset, MODELS["OFML"], 0, p)
+        datas[dataset] = regime.frozen_splits(cfg0, build_datasets(cfg0), p)
     results: dict[str, dict[str, list[dict[str, float]]]] = {d: {m: [] for m in args.models} for d in datas}
     run_seconds: dict[str, dict[str, list[float]]] = {d: {m: [] for m in args.models} for d in datas}
     plotted: dict[str, dict[str, Any]] = {d: {} for d in datas}
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 if budget.exhausted():
                     break
                 t0 = time.perf_counter()
-                row, angles, _ = train_one(run_config(dataset, MODELS[label], seed, p), data)
+                row, angles, _ = train_one(run_config(dataset, MODELS[label], seed, p), data, p)
                 run_seconds[dataset][label].append(time.perf_counter() - t0)
                 results[dataset][label].append(row)
                 raw_rows.append({"dataset": dataset, "method": METHOD_KEYS[label], "seed": seed, **row})

@@ -34,12 +34,18 @@ T_START = time.perf_counter()
 PRETRAINED_DATA = {"image_size": 128, "min_scale": 0.1, "max_scale": 0.25}
 #: Training to a plateau: at most this many epochs, stop after ``patience`` evaluations without a better val mAP.
 MAX_EPOCHS, PATIENCE = 30, 4
+#: With a frozen backbone an epoch costs only the head: a longer budget, so the heads reach their plateau.
+FROZEN_BUDGET = {"max_epochs": 60, "patience": 6}
 SEEDS = [0, 1, 2, 3, 4]
 QUICK_SEEDS = [0, 1, 2, 3, 4]
 
 
-def add_regime_args(parser: argparse.ArgumentParser, benchmark: str) -> None:
-    """The options every pretrained-regime benchmark takes (defaults shown in --help)."""
+def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone_mode: bool = False) -> None:
+    """The options every pretrained-regime benchmark takes (defaults shown in --help).
+
+    ``backbone_mode=True`` adds ``--backbone-mode frozen|finetune`` (benchmarks whose methods are heads on a
+    CNN feature map: DLFL, two-stage).
+    """
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("--regime", choices=("pretrained", "scratch"), default="pretrained",
                         help="pretrained: from the shipped weights, 128 px, to a validation plateau; scratch: the "
@@ -59,6 +65,13 @@ def add_regime_args(parser: argparse.ArgumentParser, benchmark: str) -> None:
                              "--quick 96 at 32 px)")
     parser.add_argument("--n-val", dest="n_val", type=int, default=None, help="validation images (None: 500; --quick 32)")
     parser.add_argument("--n-test", dest="n_test", type=int, default=None, help="test images (None: 2000; --quick 64)")
+    if backbone_mode:
+        parser.add_argument("--backbone-mode", dest="backbone_mode", choices=("frozen", "finetune"),
+                            default="frozen",
+                            help="pretrained regime: 'frozen' trains the heads on the shipped backbone's cached "
+                                 "feature maps (computed once per dataset, no augmentation; what fits ~45 min on "
+                                 f"2 CPU cores; budget {FROZEN_BUDGET} unless given); 'finetune' trains backbone "
+                                 "and head end to end, as the papers do (a GPU budget)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -80,6 +93,11 @@ def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             p[key] = value
     p["device"], p["workers"] = args.device, args.workers
+    mode = getattr(args, "backbone_mode", None)
+    if mode is not None and getattr(args, "regime", "pretrained") == "pretrained":
+        p["backbone_mode"] = mode
+        if mode == "frozen" and not args.quick:
+            p.update({k: v for k, v in FROZEN_BUDGET.items() if getattr(args, k, None) is None})
     return p
 
 
@@ -169,6 +187,49 @@ def fit_to_plateau(trainer_cfg: Any, model: torch.nn.Module, loss: torch.nn.Modu
     if keep.state is not None:
         model.load_state_dict(keep.state)
     return trainer
+
+
+class CachedSplits:
+    """``train``/``val``/``test`` as the frozen backbone's feature maps (same targets, masks, class names)."""
+
+    def __init__(self, train: Any, val: Any, test: Any, class_names: list[str], seconds: float) -> None:
+        self.train, self.val, self.test, self.class_names, self.seconds = train, val, test, class_names, seconds
+
+
+def frozen_splits(cfg: Any, data: Any, p: dict[str, Any]) -> Any:
+    """With ``--backbone-mode frozen``: the splits of ``data`` as cached feature maps of ``cfg``'s backbone.
+
+    The backbone (with the shipped weights ``cfg`` names) runs once over each split with the evaluation
+    transform (the training split too: a cache holds one map per image). Every method of a benchmark shares
+    it, since they all start from the same backbone weights. Returns ``data`` unchanged when fine-tuning.
+    """
+    if p.get("backbone_mode") != "frozen":
+        return data
+    from labelwise.models.feature_cache import cache_feature_maps, split_backbone
+    from labelwise.run import build_model
+
+    t0 = time.perf_counter()
+    backbone = split_backbone(build_model(cfg, len(data.class_names)))
+    device = p.get("device", "cpu")
+    train = cache_feature_maps(backbone, data.train.view(None, transform=data.test.transform), device=device)
+    val = cache_feature_maps(backbone, data.val, device=device)
+    test = cache_feature_maps(backbone, data.test, device=device)
+    seconds = time.perf_counter() - t0
+    print(f"cached feature maps {tuple(train.inputs.shape[1:])} of {len(train)}/{len(val)}/{len(test)} images in "
+          f"{seconds:.0f} s", flush=True)
+    return CachedSplits(train, val, test, list(data.class_names), seconds)
+
+
+def build_run_model(cfg: Any, num_classes: int, p: dict[str, Any]) -> torch.nn.Module:
+    """The model of one run: the whole model, or (``--backbone-mode frozen``) its head on cached maps."""
+    from labelwise.run import build_model
+
+    model = build_model(cfg, num_classes)
+    if p.get("backbone_mode") == "frozen":
+        from labelwise.models.feature_cache import split_backbone
+
+        split_backbone(model)
+    return model
 
 
 def git_commit() -> str:

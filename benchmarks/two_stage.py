@@ -218,10 +218,11 @@ def run_config(dataset: str, setting: Setting, seed: int, p: dict[str, Any], lr:
     )
 
 
-def train_one(cfg: Any, data: Any) -> dict[str, float]:
+def train_one(cfg: Any, data: Any, p: dict[str, Any]) -> dict[str, float]:
     """Train one setting; the test mAP / CF1 / OF1 (%) of the final (scratch) or best-epoch (pretrained) model."""
     seed_everything(cfg.trainer.seed, deterministic=cfg.trainer.deterministic)  # model initialisation
-    model = build_model(cfg, len(data.class_names))
+    model = regime.build_run_model(cfg, len(data.class_names), p) if "max_epochs" in p else build_model(
+        cfg, len(data.class_names))
     if cfg.trainer.early_stopping_patience is not None:
         trainer = regime.fit_to_plateau(cfg.trainer, model, build_loss(cfg), data.train, data.val)
     else:
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    regime.add_regime_args(parser, "two_stage")
+    regime.add_regime_args(parser, "two_stage", backbone_mode=True)
     parser.add_argument("--epochs", type=int, default=None, help="scratch regime: epochs (default 2)")
     parser.add_argument("--lr", type=float, default=None,
                         help="head lr (AdamW; default 1e-3; scratch: one-cycle max lr)")
@@ -297,7 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     out = [regime.header("two_stage", p, args), ""]
     print(out[0], flush=True)
     raw_rows: list[dict[str, Any]] = []
-    datas = {d: build_datasets(run_config(d, Setting(**PAPER), args.seeds[0], p, args.lr)) for d in args.datasets}
+    datas = {}
+    for d in args.datasets:
+        cfg0 = run_config(d, Setting(**PAPER), args.seeds[0], p, args.lr)
+        datas[d] = regime.frozen_splits(cfg0, build_datasets(cfg0), p)
     results_all: dict[str, dict[Setting, list[float]]] = {d: {s: [] for s in settings()} for d in datas}
     budget = regime.Budget(args.time_budget)
     # seed-major order: a run cut short by --time-budget still holds complete seed pairs for every claim
@@ -307,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                 if budget.exhausted():
                     break
                 t0 = time.time()
-                row = train_one(run_config(dataset, s, seed, p, args.lr), data)
+                row = train_one(run_config(dataset, s, seed, p, args.lr), data, p)
                 results_all[dataset][s].append(row["mAP"])
                 raw_rows += [{"dataset": dataset, "method": m, "seed": seed, **row} for m in method_names(s)]
                 print(

@@ -37,7 +37,7 @@ def test_train_one_ssca_and_table():
                        "progress": False, "save_checkpoints": False, "tensorboard": False, "report": False}}
     cfg = load_config(raw)
     data = SimpleNamespace(train=_images(64, 0), val=_images(16, 1), test=_images(32, 2), class_names=["a", "b", "c"])
-    row, angles, model = bench.train_one(cfg, data)
+    row, angles, model = bench.train_one(cfg, data, p)
     assert set(row) == {"mAP", "CF1", "OF1", "median_positive", "median_negative", "best_epoch"}
     assert 0 <= row["mAP"] <= 100 and 0 <= row["median_positive"] <= 180
     assert angles.angles.shape == (32, 3) and model.head.num_modules == 3

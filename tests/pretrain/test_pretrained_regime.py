@@ -42,7 +42,7 @@ def test_profiles_state_the_budget(monkeypatch):
     dlfl = _load("dlfl")
     monkeypatch.setattr(dlfl.regime, "shipped_or_none", lambda name: None)
     args = SimpleNamespace(regime="pretrained", quick=True, seeds=None, n_train=None, n_val=None, n_test=None,
-                           max_epochs=None, patience=None, device="cpu", workers=0)
+                           max_epochs=None, patience=None, device="cpu", workers=0, backbone_mode="finetune")
     p = dlfl.profile(args)
     assert p["max_epochs"] == 1 and p["seeds"] == [0, 1] and p["weights"] is None
     args.quick = False
@@ -55,6 +55,34 @@ def test_profiles_state_the_budget(monkeypatch):
     assert "md-resnet10t" in json.dumps(cfg.model.model_dump())
     header = dlfl.regime.header("dlfl", p, SimpleNamespace(regime="pretrained", quick=False))
     assert "max_epochs=30" in header and "patience=4" in header and "n_train=4000" in header
+    args.backbone_mode = "frozen"  # the frozen-backbone budget, unless given on the command line
+    p = dlfl.profile(args)
+    assert p["backbone_mode"] == "frozen" and p["max_epochs"] == 60 and p["patience"] == 6
+    args.max_epochs = 12
+    assert dlfl.profile(args)["max_epochs"] == 12
+    assert "backbone_mode=frozen" in dlfl.regime.header("dlfl", p, SimpleNamespace(regime="pretrained", quick=False))
+
+
+def test_frozen_mode_trains_heads_on_cached_maps():
+    """--backbone-mode frozen: the splits become feature maps, the run's model is the head alone."""
+    import torch
+
+    two_stage = _load("two_stage")
+    args = two_stage.argparse.Namespace(regime="pretrained", quick=True, seeds=[0, 1], n_train=None, n_val=None,
+                                        n_test=None, max_epochs=None, patience=None, device="cpu", workers=0,
+                                        backbone_mode="frozen")
+    p = two_stage.profile(args)
+    assert p["backbone_mode"] == "frozen"
+    cfg = two_stage.run_config("multidigits20", two_stage.Setting(**two_stage.PAPER), 0, p, 1e-3)
+    data = two_stage.build_datasets(cfg)
+    cached = two_stage.regime.frozen_splits(cfg, data, p)
+    assert len(cached.train) == len(data.train) and cached.train.inputs.ndim == 4
+    model = two_stage.regime.build_run_model(cfg, len(data.class_names), p)
+    assert isinstance(model.backbone, torch.nn.Identity)
+    row = two_stage.train_one(cfg, cached, p)
+    assert 0.0 <= row["mAP"] <= 100.0
+    p["backbone_mode"] = "finetune"
+    assert two_stage.regime.frozen_splits(cfg, data, p) is data
 
 
 def test_write_results_follows_the_schema(tmp_path):

@@ -234,7 +234,8 @@ class DatasetView(MultiLabelDataset):
 
 
 class ArrayDataset(MultiLabelDataset):
-    """Inputs held in one array: tabular features ``[N, D]`` or images ``[N, 3, H, W]`` (uint8).
+    """Inputs held in one array: tabular features ``[N, D]``, images ``[N, 3, H, W]`` (uint8), or other
+    tensors per sample such as cached feature maps ``[N, D, H, W]`` (pass ``is_image=False``).
 
     Features are checked to be finite; a NaN or infinite value raises an error naming its row and column.
     Image arrays are returned as ``torchvision.tv_tensors.Image`` so torchvision v2 transforms apply.
@@ -243,18 +244,22 @@ class ArrayDataset(MultiLabelDataset):
     #: the inputs are in memory: the trainer's ``num_workers="auto"`` uses no worker process for them
     inputs_in_memory = True
 
-    def __init__(self, inputs: Any, targets: Any, class_names: Sequence[str], **kwargs: Any) -> None:
+    def __init__(self, inputs: Any, targets: Any, class_names: Sequence[str], *, is_image: bool | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(targets, class_names, **kwargs)
         arr = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
         if arr.shape[0] != len(self):
             raise ValueError(f"{self.name}: {arr.shape[0]} inputs but {len(self)} target rows")
-        if arr.is_floating_point():
+        if arr.is_floating_point() and arr.numel():
             finite = torch.isfinite(arr.reshape(arr.shape[0], -1))
             if not bool(finite.all()):
                 r, c = (~finite).nonzero()[0].tolist()
                 raise ValueError(f"{self.name}: feature row {r}, column {c} is not finite ({arr.reshape(len(arr), -1)[r, c].item()})")
         self.inputs = arr
-        self.is_image = arr.ndim == 4
+        # ``is_image=None``: a 4-D array holds images; ``False`` for other 4-D inputs (cached feature maps)
+        self.is_image = arr.ndim == 4 if is_image is None else bool(is_image)
+        if self.is_image and arr.ndim != 4:
+            raise ValueError(f"{self.name}: is_image=True needs inputs [N, 3, H, W], got shape {tuple(arr.shape)}")
 
     def load_input(self, index: int) -> Any:
         x = self.inputs[index]
