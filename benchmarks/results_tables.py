@@ -91,6 +91,8 @@ def benchmark_section(doc: dict[str, Any]) -> str:
              f"`{doc.get('command', '?')}` (commit `{str(doc.get('commit', '?'))[:12]}`, regime "
              f"`{doc.get('regime', '?')}`{', quick' if doc.get('quick') else ''}; {doc.get('machine', '?')}; "
              f"{_fmt(float(doc.get('seconds', math.nan)) / 60, 1)} min)", ""]
+    if isinstance(doc.get("profile"), dict):  # every default that shaped the numbers
+        lines += ["Profile: " + ", ".join(f"`{k}={v}`" for k, v in doc["profile"].items()), ""]
     for ds in datasets:
         sub = [r for r in rows if r["dataset"] == ds]
         methods = list(dict.fromkeys(r["method"] for r in sub))
