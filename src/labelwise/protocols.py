@@ -4,29 +4,32 @@ docs/architecture.md ("Contracts") describes them in words; these are the same c
 and for ``isinstance`` checks (the protocols are ``runtime_checkable``: that checks the attributes exist, not
 their types). Nothing here imports another labelwise module: every layer may use it.
 
-==========================  ===============================================================================
-type                        what is handed over
-==========================  ===============================================================================
-:class:`Sample`             ``dataset[i]``: one input with its target, known-label mask and index
-:class:`Batch`              what ``collate_batch`` makes of samples: what the training step and callbacks see
-:class:`Dataset`            a multi-label dataset (``MultiLabelDataset`` and its views)
-:class:`ModelOutputs`       what ``model(x)`` returns: ``logits`` and optional extras
-:class:`MultiLabelModel`    a model: inputs ``[B, ...]`` -> :class:`ModelOutputs`
-:class:`BatchSampler`       global batches of dataset indices, re-drawn per epoch (``set_epoch``)
-:class:`TrainerView`        what callbacks read from the trainer (``labelwise.engine.Trainer``)
-==========================  ===============================================================================
+==============================  ===============================================================================
+type                            what is handed over
+==============================  ===============================================================================
+:class:`Sample`                 ``dataset[i]``: one input with its target, known-label mask and index
+:class:`Batch`                  what ``collate_batch`` makes of samples: what the training step and callbacks see
+:class:`Dataset`                a multi-label dataset (``MultiLabelDataset`` and its views)
+:class:`ModelOutputs`           what ``model(x)`` returns: ``logits`` and optional extras
+:class:`MultiLabelModel`        a model: inputs ``[B, ...]`` -> :class:`ModelOutputs`
+:class:`BatchSampler`           global batches of dataset indices, re-drawn per epoch (``set_epoch``)
+:class:`TrainerView`            what callbacks read from the trainer (``labelwise.engine.Trainer``)
+:class:`StrategyTrainerView`    what continual strategies also use: prediction and the device placement
+==============================  ===============================================================================
 
 Examples
 --------
 >>> import numpy as np
 >>> from labelwise.data import ArrayDataset
 >>> from labelwise.engine import RandomBatchSampler, Trainer
->>> from labelwise.protocols import BatchSampler, Dataset, TrainerView
+>>> from labelwise.protocols import BatchSampler, Dataset, StrategyTrainerView, TrainerView
 >>> ds = ArrayDataset(np.zeros((4, 3), np.float32), np.eye(4, 2, dtype=np.uint8), ["a", "b"])
 >>> isinstance(ds, Dataset), isinstance(ds.view([0, 1]), Dataset)
 (True, True)
 >>> isinstance(RandomBatchSampler(4, 2), BatchSampler), isinstance(Trainer(), TrainerView)
 (True, True)
+>>> isinstance(Trainer(), StrategyTrainerView)
+True
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from typing import Any, Protocol, Required, TypedDict, runtime_checkable
 import numpy as np
 import torch
 
-__all__ = ["Sample", "Batch", "Dataset", "ModelOutputs", "MultiLabelModel", "BatchSampler", "TrainerView"]
+__all__ = ["Sample", "Batch", "Dataset", "ModelOutputs", "MultiLabelModel", "BatchSampler", "TrainerView",
+           "StrategyTrainerView"]
 
 
 class Sample(TypedDict):
@@ -162,4 +166,20 @@ class TrainerView(Protocol):
 
     def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
         """Concatenate ``tensor`` of every process along dim 0 (uneven row counts allowed)."""
+        ...
+
+
+@runtime_checkable
+class StrategyTrainerView(TrainerView, Protocol):
+    """What a continual strategy (``labelwise.continual.strategies``) reads from the trainer that calls it.
+
+    A :class:`TrainerView` that can also score a dataset (relabeling, stored logits) and place a batch on the
+    device and in the precision of training (memory replay, teacher outputs).
+    """
+
+    fabric: Any
+    """The Lightning ``Fabric`` of the current ``fit`` (``autocast()``, ``to_device(batch)``); None before."""
+
+    def predict(self, model: torch.nn.Module, data: Dataset) -> Any:
+        """``(scores, targets)`` of ``model`` on ``data`` in dataset order; ``.scores`` is float32 ``[N, C]``."""
         ...

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["labelwise.config", "labelwise.analysis.report", "labelwise.export", "labelwise.inference",
-           "labelwise.run", "labelwise.cli", "labelwise.shipped_configs", "labelwise.analyze"]
+           "labelwise.run", "labelwise.cli", "labelwise.shipped_configs", "labelwise.analyze", "labelwise.errors"]
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")

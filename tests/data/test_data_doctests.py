@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["labelwise.data.label_groups", "labelwise.data.dataset_kind"]
+MODULES = ["labelwise.data.label_groups", "labelwise.data.dataset_kind", "labelwise.data.formats.image_list"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -18,6 +18,7 @@ from labelwise.protocols import (
     ModelOutputs,
     MultiLabelModel,
     Sample,
+    StrategyTrainerView,
     TrainerView,
 )
 from labelwise.sampling import create_sampler
@@ -52,6 +53,24 @@ def test_batch_samplers_and_the_trainer():
     assert not isinstance([[0, 1]], BatchSampler)
     assert isinstance(Trainer(), TrainerView)
     assert not isinstance(Callback(), TrainerView)
+
+
+def test_the_trainer_is_what_continual_strategies_read():
+    trainer = Trainer()
+    assert isinstance(trainer, StrategyTrainerView)
+    assert trainer.fabric is None and callable(trainer.predict)
+
+    class CallbackView:  # a TrainerView without prediction: enough for callbacks, not for strategies
+        config = model = output_dir = None
+        callbacks: list = []
+        epoch = global_step = world_size = global_rank = 0
+        is_global_zero = True
+        device = torch.device("cpu")
+
+        def all_gather(self, tensor):
+            return tensor
+
+    assert isinstance(CallbackView(), TrainerView) and not isinstance(CallbackView(), StrategyTrainerView)
 
 
 def test_doctests():

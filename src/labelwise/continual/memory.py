@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from labelwise.protocols import Dataset
+
 __all__ = ["ReplayMemory", "herding_selection"]
 
 
@@ -237,7 +239,7 @@ class ReplayMemory:
         mask[np.asarray(valid_classes, dtype=np.int64)] = True
         self.logit_mask[slots] = mask
 
-    def view(self, dataset: Any, *, transform: Any = "inherit") -> Any:
+    def view(self, dataset: Dataset, *, transform: Any = "inherit") -> Dataset:
         """A dataset view of the memory over the root ``dataset`` with the memory's labels and known mask."""
         return dataset.view(self.base_indices, targets=self.targets, known_mask=self.known, transform=transform)
 

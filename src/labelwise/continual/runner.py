@@ -51,13 +51,18 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .metrics import average_incremental, class_forgetting
 from .scenarios import ClassIncrementalScenario
+
+if TYPE_CHECKING:
+    from labelwise.engine import Trainer
+
+    from .strategies.base import Strategy
 
 __all__ = ["ContinualResult", "run_continual", "evaluate_seen", "plot_map_curves", "DEFAULT_THRESHOLD"]
 
@@ -127,10 +132,10 @@ def evaluate_seen(scores: np.ndarray, targets: np.ndarray, seen: np.ndarray, *, 
 
 def run_continual(
     scenario: ClassIncrementalScenario,
-    strategy: Any,
+    strategy: Strategy,
     model: torch.nn.Module,
     *,
-    trainer: Any | None = None,
+    trainer: Trainer | None = None,
     trainer_options: Mapping[str, Any] | None = None,
     base_lr: float | None = None,
     output_dir: str | os.PathLike | None = None,

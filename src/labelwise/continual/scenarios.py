@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from labelwise.protocols import Dataset
+
 __all__ = ["ClassIncrementalScenario", "TaskInfo", "parse_scenario", "class_order"]
 
 _SCENARIO_RE = re.compile(r"^\s*B(\d+)\s*-\s*C(\d+)\s*$", re.IGNORECASE)
@@ -154,8 +156,8 @@ class ClassIncrementalScenario:
 
     def __init__(
         self,
-        train: Any,
-        test: Any,
+        train: Dataset,
+        test: Dataset | None,
         *,
         base: int,
         increment: int,
@@ -187,7 +189,7 @@ class ClassIncrementalScenario:
             self.tasks.append(TaskInfo(t, self.order[cuts[t]: cuts[t + 1]].copy(), self.order[: cuts[t + 1]].copy()))
 
     @classmethod
-    def from_string(cls, train: Any, test: Any, scenario: str, **kwargs: Any) -> ClassIncrementalScenario:
+    def from_string(cls, train: Dataset, test: Dataset | None, scenario: str, **kwargs: Any) -> ClassIncrementalScenario:
         """Build from ``"B<x>-C<y>"`` (see :func:`parse_scenario`)."""
         base, inc = parse_scenario(scenario)
         return cls(train, test, base=base, increment=inc, **kwargs)
@@ -239,12 +241,12 @@ class ClassIncrementalScenario:
         cols = self.task(task).classes
         return np.flatnonzero(ds.targets[:, cols].any(axis=1))
 
-    def train_view(self, task: int) -> Any:
+    def train_view(self, task: int) -> Dataset:
         """Training data of ``task``: images with a class of ``C^t``, only ``C^t`` known, other targets zeroed."""
         return self.partial_view(self.task_indices(task), self.task(task).classes)
 
     def partial_view(self, indices: np.ndarray, known_classes: np.ndarray, *, split: str = "train",
-                     transform: Any = "inherit") -> Any:
+                     transform: Any = "inherit") -> Dataset:
         """A view of ``indices`` where only ``known_classes`` are labelled (other targets zeroed)."""
         ds = self._split(split)
         idx = np.asarray(indices, dtype=np.int64)
@@ -255,7 +257,7 @@ class ClassIncrementalScenario:
         targets = ds.targets[idx] * known
         return ds.view(idx, targets=targets.astype(np.uint8), known_mask=known, transform=transform)
 
-    def joint_view(self, task: int) -> Any:
+    def joint_view(self, task: int) -> Dataset:
         """Training data of every task up to ``task`` with all seen classes known (the Joint upper bound)."""
         seen = self.task(task).seen_classes
         idx = np.flatnonzero(self.train.targets[:, seen].any(axis=1))
@@ -266,11 +268,11 @@ class ClassIncrementalScenario:
         seen = self.task(task).seen_classes
         return np.flatnonzero(self._split("test").targets[:, seen].any(axis=1))
 
-    def test_view(self, task: int) -> Any:
+    def test_view(self, task: int) -> Dataset:
         """Test images holding any seen class (all of their labels; evaluate over ``seen_classes``)."""
         return self._split("test").view(self.test_indices(task))
 
-    def _split(self, split: str) -> Any:
+    def _split(self, split: str) -> Dataset:
         if split == "train":
             return self.train
         if split == "test":

@@ -66,6 +66,8 @@ from typing import Any
 
 import numpy as np
 
+from labelwise.protocols import Dataset
+
 __all__ = [
     "GROUP_NAMES",
     "PRS_THRESHOLDS",
@@ -117,8 +119,8 @@ class OnlineSequence:
     """
 
     name: str
-    train: Any
-    test: Any
+    train: Dataset
+    test: Dataset
     train_tasks: list[np.ndarray]
     test_tasks: list[np.ndarray]
     task_ids: list[int]

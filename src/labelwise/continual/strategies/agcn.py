@@ -29,16 +29,21 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..label_graph import augmented_correlation_matrix
 from ..losses import asymmetric_bce, binary_kd
 from .base import Strategy, TaskCriterion, model_outputs, register_strategy
+
+if TYPE_CHECKING:
+    from ..scenarios import ClassIncrementalScenario
 
 __all__ = ["AGCN"]
 
@@ -86,7 +91,7 @@ class AGCN(Strategy):
         out[:, idx] = torch.sigmoid(z[:, idx]) if self.soft_label == "sigmoid" else F.softmax(z[:, idx], dim=1)
         return out.numpy()
 
-    def on_fit_start(self, trainer: Any) -> None:
+    def on_fit_start(self, trainer: StrategyTrainerView) -> None:
         super().on_fit_start(trainer)
         head = getattr(trainer.model, "head", None)
         if not callable(getattr(head, "set_adjacency", None)):
@@ -105,7 +110,7 @@ class AGCN(Strategy):
             threshold=self.threshold, cross_threshold=self.cross_threshold, reweight=self.reweight)
         head.set_adjacency(self.acm)
 
-    def setup(self, scenario: Any, *, eval_transform: Any = "inherit") -> None:
+    def setup(self, scenario: ClassIncrementalScenario, *, eval_transform: Any = "inherit") -> None:
         super().setup(scenario, eval_transform=eval_transform)
         self.acm = None
 
@@ -120,7 +125,8 @@ class AGCN(Strategy):
         if "acm" in state:
             self.acm = np.asarray(state["acm"], dtype=np.float64)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         past = self.task.past_classes
         if not len(past) or "teacher" not in batch:
             return {}

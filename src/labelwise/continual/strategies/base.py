@@ -29,17 +29,21 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from labelwise.engine import Callback
+from labelwise.protocols import Dataset, StrategyTrainerView, TrainerView
 from labelwise.registry import Registry
 
 from ..losses import asymmetric_bce
 from ..memory import ReplayMemory
+
+if TYPE_CHECKING:
+    from ..scenarios import ClassIncrementalScenario
 
 __all__ = ["STRATEGIES", "Strategy", "TaskCriterion", "register_strategy", "create_strategy", "list_strategies"]
 
@@ -168,7 +172,7 @@ class Strategy(Callback):
                 and k not in _NOT_OPTIONS}
 
     # -- runner interface ----------------------------------------------------------------------------------
-    def setup(self, scenario: Any, *, eval_transform: Any = "inherit") -> None:
+    def setup(self, scenario: ClassIncrementalScenario, *, eval_transform: Any = "inherit") -> None:
         """Attach the scenario (called once by the runner). ``eval_transform`` is used to relabel / score memory."""
         self.scenario = scenario
         self.eval_transform = eval_transform
@@ -182,7 +186,7 @@ class Strategy(Callback):
         """True when the runner should not train (nor evaluate) on ``task`` (e.g. Joint trained once at the end)."""
         return False
 
-    def train_data(self, task: int) -> Any:
+    def train_data(self, task: int) -> Dataset:
         """The training dataset of ``task`` (default: the partially labelled task view)."""
         return self.scenario.train_view(task)
 
@@ -190,7 +194,7 @@ class Strategy(Callback):
         """The criterion on the current-task rows (default: masked BCE, Eq. 1)."""
         return TaskCriterion(bce_elementwise, self)
 
-    def begin_task(self, trainer: Any, task: int) -> None:
+    def begin_task(self, trainer: StrategyTrainerView, task: int) -> None:
         """Called by the runner before ``trainer.fit`` of ``task``."""
         self.task = self.scenario.task(task)
         self._term_sums, self._term_steps = {}, 0
@@ -198,11 +202,12 @@ class Strategy(Callback):
         if self.memory is not None and len(self.memory):
             self._mem_view = self.memory.view(self.scenario.train)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Named extra loss terms of one batch (already weighted); default none."""
         return {}
 
-    def end_task(self, trainer: Any, task: int) -> None:
+    def end_task(self, trainer: StrategyTrainerView, task: int) -> None:
         """Update the memory and the teacher after ``task`` (default: memory update only)."""
         if self.memory is not None:
             self.update_memory(trainer, task)
@@ -228,7 +233,7 @@ class Strategy(Callback):
         view = self.scenario.partial_view(idx, self.scenario.task(task).classes)
         return idx, view.targets, view.known_mask
 
-    def update_memory(self, trainer: Any, task: int) -> np.ndarray:
+    def update_memory(self, trainer: StrategyTrainerView, task: int) -> np.ndarray:
         """Offer the images of ``task`` to the memory; returns the slots written."""
         idx, targets, known = self.task_partial_labels(task)
         info = self.scenario.task(task)
@@ -239,7 +244,7 @@ class Strategy(Callback):
         return self.memory.add_task(task, idx, targets, known, num_seen_classes=len(info.seen_classes),
                                     features=features, new_classes=info.classes)
 
-    def predict_memory(self, trainer: Any, model: nn.Module, slots: np.ndarray) -> np.ndarray:
+    def predict_memory(self, trainer: StrategyTrainerView, model: nn.Module, slots: np.ndarray) -> np.ndarray:
         """Probabilities ``[len(slots), C]`` of ``model`` on memory ``slots`` (evaluation transform)."""
         if len(slots) == 0:
             return np.zeros((0, self.scenario.num_classes), np.float32)
@@ -247,12 +252,12 @@ class Strategy(Callback):
         return trainer.predict(model, view).scores
 
     # -- callback hooks ------------------------------------------------------------------------------------
-    def on_fit_start(self, trainer: Any) -> None:
+    def on_fit_start(self, trainer: StrategyTrainerView) -> None:
         self.world_size = trainer.world_size
         if self.teacher is not None:
             self.teacher.to(trainer.device)
 
-    def on_before_batch(self, trainer: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    def on_before_batch(self, trainer: StrategyTrainerView, batch: dict[str, Any]) -> dict[str, Any]:
         self._step += 1
         if batch.get("input") is None:
             self.n_current = 0
@@ -268,7 +273,7 @@ class Strategy(Callback):
             batch["teacher"] = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in out.items()}
         return batch
 
-    def _append_memory(self, trainer: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    def _append_memory(self, trainer: StrategyTrainerView, batch: dict[str, Any]) -> dict[str, Any]:
         from labelwise.data import collate_batch
 
         size = len(self._mem_view)
@@ -290,7 +295,8 @@ class Strategy(Callback):
         out["memory_slots"] = mem["index"]  # positions in the memory view = memory slots
         return out
 
-    def extra_loss(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> torch.Tensor | None:
+    def extra_loss(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> torch.Tensor | None:
         terms = self.loss_terms(trainer, batch, outputs)
         if not terms:
             return None
@@ -301,7 +307,7 @@ class Strategy(Callback):
         self._term_steps += 1
         return total
 
-    def on_task_end(self, trainer: Any, task: Any) -> None:
+    def on_task_end(self, trainer: StrategyTrainerView, task: Any) -> None:
         self.end_task(trainer, int(task))
 
     def state_dict(self) -> dict[str, Any]:
@@ -324,7 +330,7 @@ class Strategy(Callback):
 
 
 @torch.no_grad()
-def model_outputs(trainer: Any, model: nn.Module, data: Any, *, key: str = "features",
+def model_outputs(trainer: TrainerView, model: nn.Module, data: Dataset, *, key: str = "features",
                   batch_size: int = 128) -> np.ndarray:
     """``outputs[key]`` of ``model`` on ``data`` (eval mode), in dataset order, computed on this process."""
     from labelwise.data import collate_batch
@@ -347,6 +353,7 @@ def model_outputs(trainer: Any, model: nn.Module, data: Any, *, key: str = "feat
     return torch.cat(rows).numpy() if rows else np.zeros((0, 0), np.float32)
 
 
-def extract_features(trainer: Any, model: nn.Module, data: Any, *, batch_size: int = 128) -> np.ndarray:
+def extract_features(trainer: TrainerView, model: nn.Module, data: Dataset, *,
+                     batch_size: int = 128) -> np.ndarray:
     """Pooled features (``outputs["features"]``) of ``model`` on ``data``, in dataset order (for herding)."""
     return model_outputs(trainer, model, data, key="features", batch_size=batch_size)

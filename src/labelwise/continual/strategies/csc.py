@@ -35,6 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..losses import asymmetric_bce, binary_kd, max_entropy
 from .base import Strategy, TaskCriterion, register_strategy
 
@@ -91,7 +93,7 @@ class CSC(Strategy):
         weight = self.alpha if task > 0 else 1.0
         return TaskCriterion(lambda z, y, m: asymmetric_bce(z, y, m, reduction="none") * scale, self, weight=weight)
 
-    def on_fit_start(self, trainer: Any) -> None:
+    def on_fit_start(self, trainer: StrategyTrainerView) -> None:
         super().on_fit_start(trainer)
         head = getattr(trainer.model, "head", None)
         if not callable(getattr(head, "set_active_classes", None)):
@@ -99,7 +101,8 @@ class CSC(Strategy):
                             f"{type(trainer.model).__name__} has no head.set_active_classes")
         head.set_active_classes(torch.as_tensor(self.task.seen_classes))
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         logits = outputs["logits"]
         n = int(batch.get("n_current", logits.shape[0]))

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..losses import asymmetric_bce
 from .base import Strategy, model_outputs, register_strategy
 
@@ -54,14 +56,15 @@ class DERpp(Strategy):
         self.alpha_der = float(alpha_der)
         self.beta_der = float(beta_der)
 
-    def end_task(self, trainer: Any, task: int) -> None:
+    def end_task(self, trainer: StrategyTrainerView, task: int) -> None:
         written = self.update_memory(trainer, task)
         if len(written):
             view = self.scenario.train.view(self.memory.base_indices[written], transform=self.eval_transform)
             logits = model_outputs(trainer, trainer.model, view, key="logits")
             self.memory.store_logits(written, logits, self.scenario.task(task).seen_classes)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         _, z = self.split(batch, outputs["logits"])
         if z.shape[0] == 0:
             return {}

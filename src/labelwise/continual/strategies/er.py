@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..losses import asymmetric_bce
 from .base import Strategy, register_strategy
 
@@ -46,7 +48,8 @@ class ER(Strategy):
                          memory_selection=memory_selection, replay_batch_size=replay_batch_size, seed=seed)
         self.lambda_replay = float(lambda_replay)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         _, mem_logits = self.split(batch, outputs["logits"])
         if mem_logits.shape[0] == 0:
             return {}

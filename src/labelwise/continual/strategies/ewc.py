@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..losses import asymmetric_bce
 from .base import Strategy, register_strategy
 
@@ -52,7 +54,7 @@ class EWC(Strategy):
         self._fisher: dict[str, torch.Tensor] = {}
         self._anchor: dict[str, torch.Tensor] = {}
 
-    def end_task(self, trainer: Any, task: int) -> None:
+    def end_task(self, trainer: StrategyTrainerView, task: int) -> None:
         from labelwise.data import collate_batch
 
         model = trainer.model
@@ -88,7 +90,8 @@ class EWC(Strategy):
             self._fisher[n] = self.gamma * self._fisher[n] + fisher[n] if n in self._fisher else fisher[n]
             self._anchor[n] = params[n].detach().clone()
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         if not self._fisher:
             return {}
         penalty = None

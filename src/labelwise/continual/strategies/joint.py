@@ -9,7 +9,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from labelwise.protocols import Dataset
 
 from .base import Strategy, register_strategy
 
@@ -37,5 +37,5 @@ class Joint(Strategy):
     def skip_task(self, task: int) -> bool:
         return self.final_only and task < self.scenario.num_tasks - 1 if self.scenario is not None else self.final_only
 
-    def train_data(self, task: int) -> Any:
+    def train_data(self, task: int) -> Dataset:
         return self.scenario.joint_view(task)

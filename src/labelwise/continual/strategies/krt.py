@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from labelwise.losses import asymmetric_loss
+from labelwise.protocols import StrategyTrainerView
 
 from ..losses import token_distillation
 from .base import Strategy, TaskCriterion, model_outputs, register_strategy
@@ -138,7 +139,7 @@ class KRT(Strategy):
     def criterion(self, task: int) -> nn.Module:
         return TaskCriterion(self._asl, self)
 
-    def on_fit_start(self, trainer: Any) -> None:
+    def on_fit_start(self, trainer: StrategyTrainerView) -> None:
         super().on_fit_start(trainer)
         head = getattr(trainer.model, "head", None)
         if not callable(getattr(head, "freeze_classes", None)):
@@ -158,7 +159,8 @@ class KRT(Strategy):
         if len(past):
             self.thresholds.append(self.threshold)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         logits = outputs["logits"]
         past = self.task.past_classes

@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 
+from labelwise.protocols import StrategyTrainerView
+
 from .base import Strategy, register_strategy
 
 __all__ = ["L2P", "surrogate_loss"]
@@ -60,7 +62,8 @@ class L2P(Strategy):
             raise ValueError(f"lambda_pull must be >= 0, got {lambda_pull}")
         self.lambda_pull = float(lambda_pull)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         if "key_similarity" not in outputs:
             raise KeyError("strategy 'l2p' needs the prompt-pool model (model.name: l2p) returning 'key_similarity'")
         if not self.lambda_pull:

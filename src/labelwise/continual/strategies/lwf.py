@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..losses import temperature_kd
 from .base import Strategy, register_strategy
 
@@ -46,7 +48,8 @@ class LwF(Strategy):
         self.lambda_lwf = float(lambda_lwf)
         self.temperature = float(temperature)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         if "teacher" not in batch or len(self.task.past_classes) == 0:
             return {}
         cur, _ = self.split(batch, outputs["logits"])

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..losses import asymmetric_bce, pod_flat, pod_spatial
 from .base import Strategy, register_strategy
 
@@ -56,7 +58,8 @@ class PODNet(Strategy):
         self.lambda_spatial = float(lambda_spatial)
         self.lambda_flat = float(lambda_flat)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         _, z = self.split(batch, outputs["logits"])
         if z.shape[0]:

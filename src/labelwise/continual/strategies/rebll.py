@@ -49,6 +49,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from labelwise.protocols import StrategyTrainerView
+
 from ..losses import asymmetric_bce, binary_kd, decay_exponent
 from .base import Strategy, TaskCriterion, register_strategy
 
@@ -157,7 +159,8 @@ class RebLL(Strategy):
         has_kd = self.distill is not None and task > 0
         return TaskCriterion(lambda z, y, m: fn(z, y, m), self, weight=self.lambda_akd if has_kd else 1.0)
 
-    def loss_terms(self, trainer: Any, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
+                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         past = self.task.past_classes
         if len(past) == 0:
@@ -180,7 +183,7 @@ class RebLL(Strategy):
         return terms
 
     # -- online relabeling ---------------------------------------------------------------------------------
-    def end_task(self, trainer: Any, task: int) -> None:
+    def end_task(self, trainer: StrategyTrainerView, task: int) -> None:
         if self.memory is not None:
             self.update_memory(trainer, task)
             if self.relabel:
@@ -188,7 +191,8 @@ class RebLL(Strategy):
         if self.uses_teacher:
             self.set_teacher(trainer.model)
 
-    def relabel_memory(self, trainer: Any, task: int, *, new_model: nn.Module, old_model: nn.Module | None) -> None:
+    def relabel_memory(self, trainer: StrategyTrainerView, task: int, *, new_model: nn.Module,
+                       old_model: nn.Module | None) -> None:
         """OR step 1 (Fig. 3) after ``task``: ``C^t`` on older memory with ``new_model``; ``C^{1:t-1}`` on
         the memory drawn from ``task`` with ``old_model``."""
         info = self.scenario.task(task)

@@ -1,5 +1,8 @@
-"""docs/reliability.md and the reliability tests agree: every case of the table names tests that exist, and
-every test of the case files is named on the page."""
+"""docs/reliability.md and the reliability tests agree: every case of the table names tests that exist, every
+test of the case files is named on the page, and every test file the page names exists.
+
+The case files test the command line and the engine (``tests/cli/``, ``tests/engine/``); this check reads the
+page and those files and tests no single module, so it sits with the other whole-package checks."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "reliability.md"
-CASE_FILES = ("test_user_errors.py", "test_run_safety.py", "test_entry_points.py")
+TESTS = ROOT / "tests"
+# the files whose tests the case table names, relative to tests/
+CASE_FILES = ("cli/test_cli_user_errors.py", "engine/test_engine_run_safety.py", "cli/test_cli_entry_points.py")
 
 
 def table_rows() -> list[tuple[int, list[str]]]:
@@ -24,12 +29,12 @@ def table_rows() -> list[tuple[int, list[str]]]:
 
 
 def defined_tests() -> dict[str, str]:
-    """``{test function name: file}`` of the module-level tests in ``tests/reliability/``."""
+    """``{test function name: file}`` of the module-level tests of the case files (``CASE_FILES``)."""
     out = {}
-    for path in sorted(Path(__file__).parent.glob("test_*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for name in CASE_FILES:
+        for node in ast.parse((TESTS / name).read_text(encoding="utf-8")).body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                out[node.name] = path.name
+                out[node.name] = name
     return out
 
 
@@ -42,9 +47,13 @@ def test_every_case_names_existing_tests():
         assert names, f"case {number} of docs/reliability.md names no test"
         missing = [name for name in names if name not in tests]
         assert not missing, f"case {number} names tests that do not exist: {missing}"
+    paths = re.findall(r"`(tests/[\w/]+\.py)`", PAGE.read_text(encoding="utf-8"))
+    assert set(paths) >= {f"tests/{name}" for name in CASE_FILES}, "the page names every case file by its path"
+    gone = [p for p in paths if not (ROOT / p).is_file()]
+    assert not gone, f"docs/reliability.md names test files that do not exist: {gone}"
 
 
 def test_every_case_test_is_on_the_page():
     text = PAGE.read_text(encoding="utf-8")
-    unnamed = sorted(name for name, file in defined_tests().items() if file in CASE_FILES and f"`{name}`" not in text)
+    unnamed = sorted(name for name in defined_tests() if f"`{name}`" not in text)
     assert not unnamed, f"tests not named in docs/reliability.md: {unnamed}"

@@ -10,7 +10,7 @@ import numpy as np
 
 from labelwise.data import ArrayDataset
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "dlfl.py"
+_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "dlfl.py"
 _spec = importlib.util.spec_from_file_location("dlfl_benchmark", _PATH)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)

@@ -1,7 +1,7 @@
 """Every command that writes an output directory claims it the same way, and the same seed gives the same output.
 
 ``labelwise continual``, ``online``, ``select run``, ``select plot`` and ``analyze angles`` share
-:func:`labelwise.engine.run_dir.claim_output_dir` with ``labelwise train`` (tested in ``test_run_safety.py``):
+:func:`labelwise.engine.run_dir.claim_output_dir` with ``labelwise train`` (tested in ``tests/engine/test_engine_run_safety.py``):
 a directory another live run holds is refused at once naming the holder, a non-empty directory is refused
 unless ``--overwrite`` is given, and both refusals happen before anything is loaded or written. Each test runs
 the real command through :func:`labelwise.cli.main` on tiny inputs and asserts the message, the exit status and

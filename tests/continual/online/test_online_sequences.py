@@ -24,7 +24,7 @@ from labelwise.continual.online import (
 
 SHARED = Path(
     os.environ.get("LABELWISE_SHARED_DATASETS")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+    or Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 )
 PRS = SHARED / "prs_cocoseq_nuswideseq"
 needs_prs = pytest.mark.skipif(not (PRS / "dataset").is_dir(), reason=f"PRS split files not found at {PRS}")

@@ -1,4 +1,5 @@
-"""The examples in the GateVPT / E2VPT modules and block_forward run and give the documented output."""
+"""The examples in the models modules (GateVPT, E2VPT, initial weights) and block_forward run and give the
+documented output."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import importlib
 
 import pytest
 
-MODULES = ["gated_prompt_vit", "kv_prompt_vit"]
+MODULES = ["gated_prompt_vit", "kv_prompt_vit", "initial_weights"]
 
 
 @pytest.mark.parametrize("name", MODULES)
