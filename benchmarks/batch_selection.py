@@ -1,6 +1,6 @@
 """Random vs adaptive (and hard / chain) batch selection on the MULAN datasets of Table 1 (Zhou et al.).
 
-Protocol (``labelwise.tabular.pipeline``): 5-fold iterative stratification, each held-out fold split 50/50
+Protocol (``labelwise.tabular.protocol``): 5-fold iterative stratification, each held-out fold split 50/50
 into validation and test; labels with <= 20 positives dropped; MinMax scaling; rcv1 subsets and yahoo
 reduced by document frequency (on the training rows) to the paper's 944 / 2,314 / 2,192 features; Adam,
 batch 128, weight decay 1e-4, warm-up 3 epochs shared by all strategies; the test score at the best

@@ -25,7 +25,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from labelwise.tabular.pipeline import METRICS, wilcoxon_table
+from labelwise.tabular.statistics import METRICS, wilcoxon_table
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = {"macro_f1": "Macro-F ↑", "micro_f1": "Micro-F ↑", "macro_auc": "Macro-AUC ↑",

@@ -143,7 +143,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                   progress=False if args.no_progress else None)
     _print(format_metrics(metrics, title=f"{metrics['checkpoint']} on split {args.split!r}"))
     if args.json:
-        from .run import _jsonable
+        from .run.formatting import _jsonable
 
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(_jsonable(metrics), indent=2) + "\n", encoding="utf-8")

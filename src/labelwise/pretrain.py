@@ -384,7 +384,7 @@ def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, devi
         "command": command,
         "commit": _git_commit(),
     }
-    from .run import _jsonable
+    from .run.formatting import _jsonable
 
     (out / f"{name}.json").write_text(json.dumps(_jsonable(card), indent=2) + "\n", encoding="utf-8")
     _write_card_markdown(card, out / f"{name}.md")

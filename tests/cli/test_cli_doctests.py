@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["labelwise.config", "labelwise.analysis.report", "labelwise.export", "labelwise.inference",
-           "labelwise.run", "labelwise.cli", "labelwise.shipped_configs", "labelwise.analyze", "labelwise.errors"]
+           "labelwise.run.build", "labelwise.run.checkpoints", "labelwise.run.formatting", "labelwise.cli",
+           "labelwise.shipped_configs", "labelwise.analyze", "labelwise.errors"]
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")

@@ -9,11 +9,11 @@ import scipy.sparse as sp
 import torch
 
 from labelwise.data import load_dataset
+from labelwise.data.formats.arff import read_arff
 from labelwise.data.formats.mulan import (
     MulanDataset,
     SparseMulanDataset,
     load_mulan,
-    read_arff,
     read_mulan_xml,
 )
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelwise.data.formats.mulan import MulanDataset, SparseMulanDataset, load_mulan, read_arff
+from labelwise.data.formats.arff import read_arff
+from labelwise.data.formats.mulan import MulanDataset, SparseMulanDataset, load_mulan
 from labelwise.data.stats import label_statistics
 
 SHARED = Path(os.environ.get("LABELWISE_SHARED_DATASETS")

@@ -31,7 +31,7 @@ from labelwise.tabular import (
     summary_table,
     wilcoxon_table,
 )
-from labelwise.tabular import pipeline as pipeline_mod
+from labelwise.tabular import protocol as protocol_mod
 
 MULAN = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "mulan"
 
@@ -91,7 +91,7 @@ def test_pipeline_fits_scaler_on_training_rows_only(monkeypatch, synth_mulan_roo
             seen.append(np.asarray(X).copy())
             return super().fit(X)
 
-    monkeypatch.setattr(pipeline_mod, "FeatureScaler", Recording)
+    monkeypatch.setattr(protocol_mod, "FeatureScaler", Recording)
     protocol = MulanProtocol(strategies=("random",), epochs=1, n_folds=3, run_folds=2, warmup_epochs=1,
                              model_params={"mlp": {"hidden": (8,)}})
     run_benchmark([str(synth_mulan_root / "synth_a")], protocol=protocol, log=None)

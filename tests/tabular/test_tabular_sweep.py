@@ -188,7 +188,7 @@ def test_keep_last_and_lr_warmup(make_data, monkeypatch):
 
 
 def test_scaling_fit_all_uses_every_row(make_data):
-    from labelwise.tabular.pipeline import BenchmarkData, prepare_fold
+    from labelwise.tabular.protocol import BenchmarkData, prepare_fold
 
     X, Y = make_data(60, 3, 2, seed=1)
     X = X.astype(np.float32)

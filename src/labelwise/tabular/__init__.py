@@ -10,25 +10,19 @@ Examples
 """
 
 from .estimator import MultiLabelClassifier
-from .pipeline import (
-    HIGHER_IS_BETTER,
-    METRICS,
+from .pipeline import run_benchmark
+from .preprocessing import FeatureScaler, document_frequency_selection, drop_rare_labels
+from .protocol import (
     PAPER_FEATURE_SELECTION,
     TABLE1_DATASETS,
     BenchmarkData,
-    BenchmarkResult,
     MulanProtocol,
-    format_summary_markdown,
-    format_wilcoxon_markdown,
     load_benchmark_data,
     make_splits,
-    run_benchmark,
     run_fold,
-    save_results,
-    summary_table,
-    wilcoxon_table,
 )
-from .preprocessing import FeatureScaler, document_frequency_selection, drop_rare_labels
+from .results import BenchmarkResult, format_summary_markdown, format_wilcoxon_markdown, save_results
+from .statistics import HIGHER_IS_BETTER, METRICS, summary_table, wilcoxon_table
 from .training import FitResult, fit_tabular, per_sample_bce, predict_scores
 
 __all__ = [

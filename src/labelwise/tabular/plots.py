@@ -228,8 +228,8 @@ def convergence_study(dataset: str, *, strategies: Sequence[str] = ("random", "h
     from labelwise.models import create_model
     from labelwise.sampling import create_sampler, imbalance_weights
 
-    from .pipeline import MulanProtocol, load_benchmark_data, make_splits
     from .preprocessing import FeatureScaler, document_frequency_selection
+    from .protocol import MulanProtocol, load_benchmark_data, make_splits
     from .training import fit_tabular
 
     protocol = protocol or MulanProtocol()

@@ -35,7 +35,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from .pipeline import MulanProtocol
+from .protocol import MulanProtocol
 
 __all__ = ["PROFILES", "PROFILE_MODEL_PARAMS", "profile_protocol"]
 

@@ -39,16 +39,16 @@ from typing import Any
 
 import numpy as np
 
-from .pipeline import (
-    METRICS,
+from .protocol import (
     MulanProtocol,
     PreparedFold,
     _data_and_splits,
-    _json_default,
     prepare_fold,
     run_candidate,
     select_candidate,
 )
+from .results import _json_default
+from .statistics import METRICS
 
 __all__ = [
     "Cell",
