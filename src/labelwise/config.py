@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-import inspect
 import math
 import os
 import re
@@ -64,6 +63,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .engine.config import TrainerConfig
+from .registry import OptionError
 
 __all__ = [
     "ConfigError",
@@ -78,7 +78,6 @@ __all__ = [
     "parse_overrides",
     "apply_overrides",
     "save_config",
-    "check_options",
     "yaml_load",
     "build_transform",
 ]
@@ -536,62 +535,6 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str | tuple[str, An
     return raw
 
 
-# -- option checking against factories -----------------------------------------------------------------
-def _accepted(target: Callable[..., Any], skip: Iterable[str]) -> tuple[list[str], bool]:
-    """Named options ``target`` accepts and whether it also takes ``**kwargs``."""
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return [], True
-    names = [
-        n
-        for n, p in params.items()
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) and n not in skip
-    ]
-    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    return names, var_kw
-
-
-def check_options(section: str, what: str, factory: Callable[..., Any], options: Mapping[str, Any],
-                  *, skip: Iterable[str] = ()) -> None:
-    """Raise a :class:`ConfigError` naming ``<section>.<key>`` for each option ``factory`` does not accept.
-
-    Image-model factories that forward ``**head_options`` to a head class (``factory.head_class``) are
-    checked against the union of both signatures. Factories that accept arbitrary ``**kwargs`` are not
-    checked here (they validate when called).
-
-    Examples
-    --------
-    >>> def make(*, gamma=2.0, alpha=None): ...
-    >>> check_options("loss", "loss 'focal'", make, {"gama": 1})
-    Traceback (most recent call last):
-    ...
-    labelwise.config.ConfigError: loss.gama: unknown option of loss 'focal' (did you mean 'gamma'?); accepted: alpha, gamma
-    """
-    skip = set(skip) | {"self", "num_classes"}
-    names, var_kw = _accepted(factory, skip)
-    head = getattr(factory, "head_class", None)
-    if var_kw and head is not None:  # the head's in_features is given by the factory, not by the user
-        head_names, var_kw = _accepted(head, skip | {"in_features"})
-        names = names + head_names
-    if var_kw:
-        return
-    errors = _unknown_options(section, what, names, options)
-    if errors:
-        raise ConfigError(errors)
-
-
-def _unknown_options(section: str, what: str, names: Sequence[str], options: Iterable[str]) -> list[tuple[str, str]]:
-    """``(section.key, message)`` for every option not in ``names`` (with a close-match hint)."""
-    errors = []
-    for key in options:
-        if key not in names:
-            close = difflib.get_close_matches(key, list(names), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            errors.append((f"{section}.{key}", f"unknown option of {what}{hint}; accepted: {', '.join(sorted(names)) or 'none'}"))
-    return errors
-
-
 #: Loss options a run computes from the training split when the config leaves them out
 #: (see :func:`labelwise.run.data_loss_options`).
 DATA_LOSS_OPTIONS: dict[str, tuple[str, ...]] = {"weighted_bce": ("positive_ratio",)}
@@ -648,32 +591,28 @@ def _check_registered(cfg: RunConfig) -> None:
             errors.append((key, str(exc.args[0]) if exc.args else str(exc)))
             return None
 
+    def options(registry: Any, name: str, given: dict[str, Any], section: str) -> None:
+        try:
+            registry.check_options(name, given, context=section)
+        except OptionError as exc:
+            errors.extend(exc.errors)
+
     dataset = lookup(DATASETS, cfg.data.name, "data.name")
     if dataset is not None:
-        try:
-            check_options("data.options", f"dataset {cfg.data.name!r}", dataset, cfg.data.options,
-                          skip=("root", "split"))
-        except ConfigError as exc:
-            errors.extend(exc.errors)
+        options(DATASETS, cfg.data.name, cfg.data.options, "data.options")
         for reserved in ("root", "split"):
             if reserved in cfg.data.options:
                 errors.append((f"data.options.{reserved}", f"set data.{reserved if reserved == 'root' else 'train_split/val_split/test_split'} instead"))
     model = lookup(MODELS, cfg.model.name, "model.name")
     if model is not None:
-        try:
-            check_options("model", f"model {cfg.model.name!r}", model, cfg.model.kwargs)
-        except ConfigError as exc:
-            errors.extend(exc.errors)
+        options(MODELS, cfg.model.name, cfg.model.kwargs, "model")
     try:
         from .losses import LOSSES  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - older losses package without a public registry
         LOSSES = None
     loss_factory = lookup(LOSSES, cfg.loss.name, "loss.name") if LOSSES is not None else None
     if loss_factory is not None:
-        try:
-            check_options("loss", f"loss {cfg.loss.name!r}", loss_factory, cfg.loss.kwargs)
-        except ConfigError as exc:
-            errors.extend(exc.errors)
+        options(LOSSES, cfg.loss.name, cfg.loss.kwargs, "loss")
     errors.extend(_sampler_errors(cfg))
     errors.extend(_callback_errors(cfg))
     from_data = [k for k in DATA_LOSS_OPTIONS.get(cfg.loss.name, ()) if k not in cfg.loss.kwargs]
@@ -694,7 +633,7 @@ def _check_registered(cfg: RunConfig) -> None:
 
 def _sampler_errors(cfg: RunConfig) -> list[tuple[str, str]]:
     """``sampler.name`` is a registered strategy and its options are that strategy's (not the trainer's)."""
-    from .sampling import SAMPLERS, TRAINER_SAMPLER_OPTIONS, sampler_options
+    from .sampling import SAMPLERS, TRAINER_SAMPLER_OPTIONS
 
     name = cfg.sampler.name
     try:
@@ -704,7 +643,10 @@ def _sampler_errors(cfg: RunConfig) -> list[tuple[str, str]]:
     errors = [(f"sampler.{key}", f"set {TRAINER_SAMPLER_OPTIONS[key]} instead (the sampler takes it from there)")
               for key in cfg.sampler.kwargs if key in TRAINER_SAMPLER_OPTIONS]
     rest = [key for key in cfg.sampler.kwargs if key not in TRAINER_SAMPLER_OPTIONS]
-    errors += _unknown_options("sampler", f"sampler {name!r}", sampler_options(name), rest)
+    try:
+        SAMPLERS.check_options(name, rest, context="sampler")
+    except OptionError as exc:
+        errors += exc.errors
     if not errors and name != "random":
         errors += _sampler_value_errors(name, cfg.sampler.kwargs)
     return errors
@@ -737,14 +679,11 @@ def _callback_errors(cfg: RunConfig) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     for i, item in enumerate(cfg.callbacks):
         try:
-            factory = CALLBACKS.get(item.name)
+            CALLBACKS.check_options(item.name, item.kwargs, context=f"callbacks.{i}")
+            CALLBACKS.create(item.name, **item.kwargs)
         except KeyError as exc:
             errors.append((f"callbacks.{i}.name", str(exc.args[0]) if exc.args else str(exc)))
-            continue
-        try:
-            check_options(f"callbacks.{i}", f"callback {item.name!r}", factory, item.kwargs)
-            factory(**item.kwargs)
-        except ConfigError as exc:
+        except OptionError as exc:
             errors.extend(exc.errors)
         except (TypeError, ValueError) as exc:
             errors.append((f"callbacks.{i}", str(exc)))

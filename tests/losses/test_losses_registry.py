@@ -14,7 +14,7 @@ from labelwise.losses import (
     create_loss,
     list_losses,
 )
-from labelwise.registry import Registry
+from labelwise.registry import OptionError, Registry
 
 
 def test_registry_names_and_classes():
@@ -35,7 +35,7 @@ def test_unknown_loss_is_named():
 
 
 def test_unknown_setting_is_named():
-    with pytest.raises(TypeError, match=r"loss 'focal'.*gama.*accepted settings: gamma, alpha, reduction"):
+    with pytest.raises(OptionError, match=r"'gama' of loss 'focal' \(did you mean 'gamma'\?\); accepted: alpha, gamma, reduction"):
         create_loss("focal", gama=2)
     with pytest.raises(TypeError, match="positional"):
         AsymmetricLoss(4)  # settings are keyword-only

@@ -18,6 +18,7 @@ from labelwise.models import (
     list_models,
     register_image_model,
 )
+from labelwise.registry import OptionError
 
 
 def test_registry_lists_models_and_heads():
@@ -31,7 +32,7 @@ def test_unknown_model_name_lists_close_matches():
 
 
 def test_unknown_head_option_named():
-    with pytest.raises(TypeError, match=r"unknown option\(s\) \['poolin'\] \(did you mean 'pooling'\?\)"):
+    with pytest.raises(OptionError, match=r"unknown option 'poolin' of model 'ofml' \(did you mean 'pooling'\?\)"):
         create_model("ofml", num_classes=3, backbone="test_resnet", poolin="max")
 
 
@@ -183,7 +184,7 @@ def test_register_image_model_with_defaults():
     assert isinstance(model, ImageClassifier) and model.head.pool.pooling == "max"
     model = create_model("test_only_maxpool", num_classes=2, backbone="test_resnet", pooling="avg")
     assert model.head.pool.pooling == "avg"
-    with pytest.raises(TypeError, match="unknown option"):
+    with pytest.raises(OptionError, match="unknown option 'nope' of model 'test_only_bad'"):
         register_image_model("test_only_bad", LinearHead, nope=1)
 
 

@@ -60,7 +60,8 @@ def _run(sampler, ds, epochs, seed=0):
 @pytest.mark.parametrize("batch_size", [3, 10, 103, 200])
 def test_len_and_no_repeats(strategy, batch_size):
     ds = _data()
-    s = create_sampler(strategy, ds, batch_size=batch_size, warmup_epochs=1)
+    options = {} if strategy == "random" else {"warmup_epochs": 1}  # random takes no selection options
+    s = create_sampler(strategy, ds, batch_size=batch_size, **options)
     epochs = _run(s, ds, [0, 1])
     for batches in epochs:
         assert len(batches) == len(s) == math.ceil(len(ds) / batch_size)

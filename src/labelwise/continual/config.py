@@ -32,7 +32,6 @@ Examples
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from labelwise.config import (
     parse_overrides,
     yaml_load,
 )
+from labelwise.registry import OptionError
 
 from .scenarios import parse_scenario
 
@@ -204,20 +204,11 @@ def _check_strategy(strat: StrategySection, src: str | None) -> None:
 
     if strat.name not in list_strategies():
         raise _err("strategy.name", f"unknown strategy {strat.name!r}; choose from {', '.join(list_strategies())}", src)
-    cls = STRATEGIES.get(strat.name)
-    params = {}
-    for klass in cls.__mro__:
-        if "__init__" in vars(klass):
-            params.update({k: p for k, p in inspect.signature(klass.__init__).parameters.items()
-                           if p.kind == p.KEYWORD_ONLY})
-    for key in strat.options:
-        if key not in params:
-            import difflib
-
-            close = difflib.get_close_matches(key, params, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise _err(f"strategy.options.{key}", f"unknown option of strategy {strat.name!r}{hint}", src)
     try:
-        cls(**strat.options)
+        STRATEGIES.check_options(strat.name, strat.options, context="strategy.options")
+    except OptionError as exc:
+        raise ConfigError(exc.errors, source=src) from None
+    try:
+        STRATEGIES.create(strat.name, **strat.options)
     except (TypeError, ValueError) as exc:
         raise _err("strategy.options", str(exc), src) from None

@@ -17,7 +17,7 @@ from typing import Any
 from ..registry import Registry
 from .base import MultiLabelDataset
 
-DATASETS = Registry("dataset")
+DATASETS = Registry("dataset", supplied=("root", "split"))
 register_dataset = DATASETS.register
 
 
@@ -34,10 +34,17 @@ def load_dataset(name: str, root: str | None = None, split: str = "train", **opt
     split : str
         ``"train"``, ``"val"``, ``"test"``, ... as the format defines.
     **options
-        Format-specific keyword options, validated by the factory.
+        Format-specific keyword options: their names are checked against the factory's signature
+        (:meth:`labelwise.registry.Registry.create`), their values by the factory.
+
+    Raises
+    ------
+    KeyError
+        Unknown ``name``.
+    labelwise.registry.OptionError
+        An option the format does not take (a ``ValueError`` naming it and the accepted ones).
     """
-    factory = DATASETS.get(name)
-    return factory(root=root, split=split, **options)
+    return DATASETS.create(name, root=root, split=split, **options)
 
 
 def list_datasets() -> list[str]:

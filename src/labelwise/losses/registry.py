@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 from ..registry import Registry
 from .asymmetric import AsymmetricLoss
 from .base import MultiLabelLoss
@@ -37,8 +35,9 @@ def create_loss(name: str, **kwargs) -> MultiLabelLoss:
     ------
     KeyError
         Unknown ``name`` (the message lists close matches and the registered names).
-    TypeError
-        A keyword the loss does not accept (the message names it and lists the accepted ones).
+    labelwise.registry.OptionError
+        A keyword the loss does not accept (a ``ValueError``; the message names it, suggests a close match
+        and lists the accepted ones).
 
     Examples
     --------
@@ -46,20 +45,7 @@ def create_loss(name: str, **kwargs) -> MultiLabelLoss:
     >>> create_loss("asl", gamma_neg=4, gamma_pos=0, clip=0.05)
     AsymmetricLoss(gamma_neg=4.0, gamma_pos=0.0, clip=0.05, eps=1e-08, disable_torch_grad_focal_loss=False, reduction='sum')
     """
-    factory = LOSSES.get(name)
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        signature = None
-    if signature is not None:
-        try:
-            signature.bind(**kwargs)
-        except TypeError as exc:
-            accepted = [
-                p.name for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            ]
-            raise TypeError(f"loss {name!r}: {exc}; accepted settings: {', '.join(accepted)}") from None
-    return factory(**kwargs)
+    return LOSSES.create(name, **kwargs)
 
 
 def list_losses() -> list[str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..registry import Registry
 from ._validation import prepare, prepare_scores, prepare_targets
 from .mulan import mulan_report
 from .pedestrian import pedestrian_report
@@ -15,11 +16,11 @@ from .thresholded import multilabel_report
 
 __all__ = ["Evaluator", "REPORTS", "metric_names"]
 
-REPORTS: dict[str, Callable[..., dict]] = {
-    "multilabel": multilabel_report,
-    "mulan": mulan_report,
-    "pedestrian": pedestrian_report,
-}
+#: Evaluator kinds: the report function of each (``report(scores, targets, **options) -> dict``).
+REPORTS = Registry("evaluator kind", supplied=("scores", "targets"))
+REPORTS.register("multilabel")(multilabel_report)
+REPORTS.register("mulan")(mulan_report)
+REPORTS.register("pedestrian")(pedestrian_report)
 
 
 def metric_names(kind: str = "multilabel", top_k: int | None = None) -> list[str]:
@@ -34,14 +35,13 @@ def metric_names(kind: str = "multilabel", top_k: int | None = None) -> list[str
     >>> [k for k in metric_names("multilabel", top_k=3) if k.startswith("CF1")]
     ['CF1', 'CF1_top3']
     """
-    if kind not in REPORTS:
-        raise KeyError(f"unknown evaluator kind {kind!r}; choose one of {sorted(REPORTS)}")
+    REPORTS.get(kind)  # an unknown kind: KeyError with close matches
     scores = np.array([[0.9, 0.2, 0.6], [0.3, 0.8, 0.4], [0.7, 0.1, 0.2], [0.2, 0.6, 0.9]], dtype=np.float32)
     targets = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 1]], dtype=np.float32)
     kwargs: dict[str, Any] = {"threshold": 0.5}
     if kind == "multilabel" and top_k is not None:
         kwargs["top_k"] = min(int(top_k), scores.shape[1])
-    report = REPORTS[kind](scores, targets, **kwargs)
+    report = REPORTS.create(kind, scores=scores, targets=targets, **kwargs)
     names = sorted(k for k, v in report.items() if isinstance(v, int | float | np.floating) and not isinstance(v, bool))
     if kind == "multilabel" and top_k is not None and int(top_k) != kwargs["top_k"]:
         names = sorted(n.replace(f"_top{kwargs['top_k']}", f"_top{int(top_k)}") for n in names)
@@ -114,8 +114,7 @@ class Evaluator:
         empty_class: str = "exclude",
         **report_kwargs: Any,
     ) -> None:
-        if kind not in REPORTS:
-            raise KeyError(f"unknown evaluator kind {kind!r}; choose one of {sorted(REPORTS)}")
+        REPORTS.check_options(kind, report_kwargs)  # an unknown kind (KeyError) or report option, now
         if top_k is not None and kind != "multilabel":
             raise ValueError(f"top_k is only supported for kind='multilabel', not {kind!r}")
         self.kind = kind
@@ -231,4 +230,4 @@ class Evaluator:
         kwargs.update(threshold=self.threshold, empty_class=self.empty_class, class_names=self.class_names)
         if self.kind == "multilabel":
             kwargs["top_k"] = self.top_k
-        return REPORTS[self.kind](s, t, **kwargs)
+        return REPORTS.create(self.kind, scores=s, targets=t, **kwargs)

@@ -27,7 +27,7 @@ from typing import Any
 
 from torch import nn
 
-from ..registry import Registry
+from ..registry import OptionError, Registry, signature_options
 
 __all__ = [
     "MODELS",
@@ -38,43 +38,12 @@ __all__ = [
     "create_model",
     "list_models",
     "list_heads",
-    "check_options",
 ]
 
-MODELS = Registry("model")
-HEADS = Registry("head")
+MODELS = Registry("model", supplied=("num_classes",))
+HEADS = Registry("head", supplied=("in_features", "num_classes"))
 register_model = MODELS.register
 register_head = HEADS.register
-
-
-def check_options(owner: str, target: Callable[..., Any], options: dict[str, Any]) -> None:
-    """Raise ``TypeError`` naming ``owner`` and the accepted options if ``target`` cannot take ``options``.
-
-    Examples
-    --------
-    >>> def head(in_features, num_classes, *, scale=1.0): ...
-    >>> check_options("model 'x'", head, {"scale": 2.0})
-    >>> check_options("model 'x'", head, {"scael": 2.0})
-    Traceback (most recent call last):
-    ...
-    TypeError: model 'x': unknown option(s) ['scael'] (did you mean 'scale'?); accepted: ['scale']
-    """
-    params = inspect.signature(target).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [
-        n
-        for n, p in params.items()
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        and n not in ("self", "in_features", "num_classes")
-    ]
-    unknown = sorted(k for k in options if k not in accepted)
-    if unknown:
-        import difflib
-
-        close = [m for k in unknown for m in difflib.get_close_matches(k, accepted, n=1)]
-        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        raise TypeError(f"{owner}: unknown option(s) {unknown}{hint}; accepted: {accepted}")
 
 
 def register_image_model(name: str, head: str | type[nn.Module], **defaults: Any) -> Callable[..., nn.Module]:
@@ -112,7 +81,9 @@ def register_image_model(name: str, head: str | type[nn.Module], **defaults: Any
     'max'
     """
     head_cls = HEADS.get(head) if isinstance(head, str) else head
-    check_options(f"model {name!r}", head_cls, defaults)
+    head_keys = signature_options(head_cls, skip=HEADS.supplied)  # in_features, num_classes: given here
+    if head_keys is not None and any(key not in head_keys for key in defaults):
+        raise OptionError("model", name, [key for key in defaults if key not in head_keys], head_keys)
 
     def factory(
         *,
@@ -128,7 +99,6 @@ def register_image_model(name: str, head: str | type[nn.Module], **defaults: Any
         from .classifier import ImageClassifier
 
         options = {**defaults, **head_options}
-        check_options(f"model {name!r}", head_cls, options)
         body = Backbone(
             backbone, pretrained=pretrained, weights=weights, strict=weights_strict, **(backbone_kwargs or {})
         )
@@ -140,6 +110,9 @@ def register_image_model(name: str, head: str | type[nn.Module], **defaults: Any
         f"(head defaults: {defaults or 'none'}). See :func:`labelwise.models.register_image_model`."
     )
     factory.head_class = head_cls  # type: ignore[attr-defined]
+    if head_keys is not None:  # what MODELS.create accepts: the factory's named options and the head's
+        own = [n for n, p in inspect.signature(factory).parameters.items() if p.kind is p.KEYWORD_ONLY]
+        factory.accepted_options = (*own, *head_keys)  # type: ignore[attr-defined]
     MODELS.register(name)(factory)
     return factory
 
@@ -168,8 +141,8 @@ def create_model(name: str, *, num_classes: int, **kwargs: Any) -> nn.Module:
     ------
     KeyError
         Unknown name (the message lists close matches).
-    TypeError
-        Unknown option for that model.
+    labelwise.registry.OptionError
+        Unknown option for that model (a ``ValueError``; see :meth:`labelwise.registry.Registry.create`).
     ValueError
         Invalid option value (e.g. ``num_classes < 1``).
 
@@ -181,10 +154,10 @@ def create_model(name: str, *, num_classes: int, **kwargs: Any) -> nn.Module:
     >>> model(torch.randn(2, 3, 64, 64))["logits"].shape
     torch.Size([2, 20])
     """
-    factory = MODELS.get(name)
+    MODELS.check_options(name, kwargs)  # unknown name or option: before num_classes is looked at
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"model {name!r}: num_classes must be a positive int, got {num_classes!r}")
-    model = factory(num_classes=num_classes, **kwargs)
+    model = MODELS.create(name, num_classes=num_classes, **kwargs)
     model.create_args = {"name": name, "num_classes": num_classes, **kwargs}
     return model
 

@@ -305,7 +305,7 @@ def build_callbacks(cfg: RunConfig) -> list[Any]:
     out = []
     for i, item in enumerate(cfg.callbacks):
         try:
-            out.append(CALLBACKS.get(item.name)(**item.kwargs))
+            out.append(CALLBACKS.create(item.name, **item.kwargs))
         except KeyError as exc:
             raise ConfigError([(f"callbacks.{i}.name", _message(exc))]) from exc
         except (TypeError, ValueError) as exc:

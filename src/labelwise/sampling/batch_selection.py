@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 #: Batch-selection strategies by name.
-SAMPLERS = Registry("sampler")
+SAMPLERS = Registry("sampler", supplied=("dataset_or_targets", "batch_size"))
 
 
 @SAMPLERS.register("random")
@@ -86,7 +86,7 @@ class RandomSampler(BatchSelectionSampler):
     strategy = "random"
 
     def __init__(self, dataset_or_targets: Any, *, batch_size: int, seed: int = 0, drop_last: bool = False,
-                 shuffle: bool = True, **_: Any) -> None:
+                 shuffle: bool = True) -> None:
         super().__init__(dataset_or_targets, batch_size=batch_size, warmup_epochs=0, seed=seed,
                          drop_last=drop_last, warmup_order="random" if shuffle else "sequential")
 
@@ -398,7 +398,14 @@ def create_sampler(strategy: str, dataset_or_targets: Any, *, batch_size: int, *
         Options of the strategy's class: ``selection_pressure``, ``warmup_epochs`` (3), ``warmup_order``,
         ``seed``, ``drop_last``, ``selection_loss``, ``imbalance_weights``, ``k`` (5), ``features``,
         ``weights`` (precomputed imbalance weights, shape ``(n,)``), ``num_related``, ``include_seed_label``.
-        ``random`` ignores the selection options.
+        ``random`` takes ``seed``, ``drop_last`` and ``shuffle`` only.
+
+    Raises
+    ------
+    KeyError
+        Unknown ``strategy``.
+    labelwise.registry.OptionError
+        An option the strategy does not take (a ``ValueError`` naming it and the accepted ones).
 
     Examples
     --------
@@ -408,7 +415,7 @@ def create_sampler(strategy: str, dataset_or_targets: Any, *, batch_size: int, *
     >>> type(s).__name__, len(s)
     ('AdaptiveBatchSampler', 2)
     """
-    return SAMPLERS.get(strategy)(dataset_or_targets, batch_size=batch_size, **kwargs)
+    return SAMPLERS.create(strategy, dataset_or_targets=dataset_or_targets, batch_size=batch_size, **kwargs)
 
 
 #: Sampler arguments a training run takes from its ``trainer`` section (option -> the run's key).
@@ -422,9 +429,9 @@ TRAINER_SAMPLER_OPTIONS: dict[str, str] = {
 def sampler_options(strategy: str) -> list[str]:
     """Options of ``strategy`` a run configuration may set (its ``sampler:`` section), sorted.
 
-    The keyword arguments of the class's ``__init__``, followed through ``**kwargs`` into the base classes
-    (``chain`` forwards its other options to ``adaptive``); a catch-all named ``**_`` (``random``) ignores
-    options and adds none. Left out: the training data, the arguments taken from the ``trainer`` section
+    The strategy's options in :data:`SAMPLERS` (:meth:`labelwise.registry.Registry.options`: the keyword
+    arguments of the class's ``__init__``, followed through ``**kwargs`` into the base classes, so ``chain``
+    has ``adaptive``'s too) without the arguments taken from the ``trainer`` section
     (:data:`TRAINER_SAMPLER_OPTIONS`) and ``weights`` (a precomputed array, not a configuration value).
 
     Examples
@@ -434,16 +441,4 @@ def sampler_options(strategy: str) -> list[str]:
     >>> "num_related" in sampler_options("chain") and "selection_pressure" in sampler_options("chain")
     True
     """
-    import inspect
-
-    names: set[str] = set()
-    for klass in SAMPLERS.get(strategy).__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters.values()
-        names.update(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-        if not any(p.kind is p.VAR_KEYWORD and p.name != "_" for p in params):
-            break
-    names -= {"self", "dataset_or_targets", "weights", *TRAINER_SAMPLER_OPTIONS}
-    return sorted(names)
+    return [key for key in SAMPLERS.options(strategy) or () if key not in ("weights", *TRAINER_SAMPLER_OPTIONS)]

@@ -39,18 +39,21 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from labelwise.registry import Registry
 
 from .ewc import OnlineEWC
 from .memory_kinds import create_memory
@@ -60,6 +63,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "METHODS",
+    "OnlineMethod",
     "HEADS",
     "OnlineConfig",
     "OnlineResult",
@@ -70,17 +74,31 @@ __all__ = [
     "method_label",
 ]
 
-#: method -> (memory kind or None, EWC penalty, joint i.i.d. training)
-METHODS: dict[str, tuple[str | None, bool, bool]] = {
-    "finetune": (None, False, False),
-    "ewc": (None, True, False),
-    "crs": ("crs", False, False),
-    "prs": ("prs", False, False),
-    "gss": ("gss", False, False),
-    "exstream": ("exstream", False, False),
-    "ocdm": ("ocdm", False, False),
-    "multitask": (None, False, True),
-}
+
+
+class OnlineMethod(NamedTuple):
+    """What an online method does: its memory kind (``None``: no memory; see ``MEMORY_KINDS``), whether it
+    adds the online EWC penalty, whether it trains jointly (i.i.d. over the whole stream)."""
+
+    memory: str | None
+    ewc: bool
+    joint: bool
+
+
+#: The online methods by name: ``METHODS.create(name)`` gives its :class:`OnlineMethod`.
+METHODS = Registry("online method")
+for _name, _method in {
+    "finetune": OnlineMethod(None, False, False),
+    "ewc": OnlineMethod(None, True, False),
+    "crs": OnlineMethod("crs", False, False),
+    "prs": OnlineMethod("prs", False, False),
+    "gss": OnlineMethod("gss", False, False),
+    "exstream": OnlineMethod("exstream", False, False),
+    "ocdm": OnlineMethod("ocdm", False, False),
+    "multitask": OnlineMethod(None, False, True),
+}.items():
+    METHODS.register(_name)(functools.partial(OnlineMethod, *_method))
+del _name, _method
 HEADS = ("baseline", "ssca")
 GROUPS = (*GROUP_NAMES, "overall")
 METRICS = ("CF1", "OF1", "mAP")
@@ -461,7 +479,7 @@ def run_online(
     if method not in METHODS:
         raise ValueError(f"unknown online method {method!r}; expected one of {sorted(METHODS)}")
     cfg = config or OnlineConfig()
-    mem_kind, use_ewc, joint = METHODS[method]
+    mem_kind, use_ewc, joint = METHODS.create(method)
     old_threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))

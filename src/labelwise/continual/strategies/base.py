@@ -52,14 +52,17 @@ register_strategy = STRATEGIES.register
 
 
 def create_strategy(name: str, **options: Any) -> Strategy:
-    """Instantiate the strategy registered as ``name`` with ``options`` (unknown options raise TypeError).
+    """Instantiate the strategy registered as ``name`` with ``options``.
+
+    An unknown name raises ``KeyError``; an option the strategy does not take raises
+    :class:`labelwise.registry.OptionError` (a ``ValueError``) naming it and the accepted ones.
 
     Examples
     --------
     >>> create_strategy("rebll", alpha=1.0).alpha
     1.0
     """
-    return STRATEGIES.get(name)(**options)
+    return STRATEGIES.create(name, **options)
 
 
 def list_strategies() -> list[str]:
