@@ -114,7 +114,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -122,7 +121,7 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +129,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
+from ..metrics.distributed import all_gather_rows
 from ..protocols import Dataset
 from .callbacks import Callback
 from .checkpoint import (
@@ -146,6 +146,7 @@ from .loading import SeededBatches, SeededFetch, batch_seed, resolve_num_workers
 from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
+from .step import criterion_reduction, forward_and_loss, model_outputs
 
 __all__ = ["Trainer", "Predictions", "NonFiniteLossError", "LossDivergedError", "seed_everything"]
 
@@ -187,7 +188,6 @@ class LossDivergedError(FloatingPointError):
 DIVERGENCE_REFERENCE_STEPS = 50
 DIVERGENCE_REFERENCE_FLOOR = 1e-3
 
-_REDUCTIONS = ("mean", "sum", "batchmean")
 # ``import lightning.fabric`` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 for the whole process (for its fork-based
 # strategies, which the trainer does not offer). With it, every ``torch.cuda.is_available()`` - called by
 # every ``optimizer.step()`` - dlopens NVML (~0.3-1 ms per step). The value seen before the first import is
@@ -310,16 +310,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"].to(torch.uint8).cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([t.to(torch.uint8).cpu() for t in state["cuda"]])
-
-
-@contextlib.contextmanager
-def _reduction(criterion: Any, value: str) -> Iterator[None]:
-    old = criterion.reduction
-    criterion.reduction = value
-    try:
-        yield
-    finally:
-        criterion.reduction = old
 
 
 def _set_on_error(data: Any, value: str | None) -> list[tuple[Any, str]]:
@@ -496,19 +486,6 @@ class Trainer:
         dist.all_gather(parts, t)
         return torch.stack(parts)
 
-    def _all_gather_rows(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Concatenate along dim 0 the tensors of all processes (row counts may differ)."""
-        if self.world_size == 1:
-            return tensor
-        n = torch.tensor([tensor.shape[0]], device=self.device)
-        counts = self.all_gather(n).reshape(-1).tolist()
-        pad = max(counts) - tensor.shape[0]
-        t = tensor.to(self.device)
-        if pad:
-            t = torch.cat([t, t.new_zeros((pad, *t.shape[1:]))])
-        gathered = self.all_gather(t)
-        return torch.cat([gathered[r, :c] for r, c in enumerate(counts)])
-
     def _progress(self, iterable: Any, *, total: int | None, desc: str, initial: int = 0) -> Any:
         from tqdm.auto import tqdm
 
@@ -572,55 +549,6 @@ class Trainer:
                 shutdown()
             loader._iterator = None
 
-    # -- losses --------------------------------------------------------------------------------------
-    def _loss_terms(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-        """(local loss sum, per-sample losses [B] or None, denominator kind)."""
-        if not isinstance(outputs, dict) or "logits" not in outputs:
-            raise TypeError(f"{type(self.model).__name__}.forward must return a dict with 'logits', got {type(outputs).__name__}")
-        criterion = self.criterion
-        reduction = getattr(criterion, "reduction", None)
-        if reduction is not None and reduction not in _REDUCTIONS:
-            raise ValueError(
-                f"criterion {type(criterion).__name__} has reduction={reduction!r}; the trainer needs one of "
-                f"{', '.join(_REDUCTIONS)} (it computes per-sample losses itself)"
-            )
-        own_loss = getattr(self.model, "loss", None)
-        if callable(own_loss):
-            per_sample = own_loss(outputs, batch, criterion)
-            if per_sample.ndim != 1 or per_sample.shape[0] != batch["target"].shape[0]:
-                raise ValueError(
-                    f"{type(self.model).__name__}.loss must return per-sample losses [B={batch['target'].shape[0]}], "
-                    f"got shape {tuple(per_sample.shape)}"
-                )
-            per_sample = per_sample.float()
-            return per_sample.sum(), per_sample, "one" if reduction == "sum" else "batch"
-        targets, mask = batch["target"], batch.get("mask")
-        logits_list = outputs.get("loss_logits") or [outputs["logits"]]
-        if reduction is None:
-            total: torch.Tensor | None = None
-            for lg in logits_list:
-                out = criterion(lg.float(), targets, mask)
-                total = out if total is None else total + out
-            if total.ndim == 0:
-                return total, None, "scalar"
-            if total.shape != logits_list[0].shape:
-                raise ValueError(f"criterion returned shape {tuple(total.shape)}; expected a scalar or [B, C]")
-            per_sample = total.sum(dim=1)
-            return per_sample.sum(), per_sample, "known"
-        per_sample = None
-        with _reduction(criterion, "none"):
-            for lg in logits_list:
-                elem = criterion(lg.float(), targets, mask)
-                if elem.shape != lg.shape:
-                    raise ValueError(
-                        f"criterion {type(criterion).__name__} with reduction='none' returned shape "
-                        f"{tuple(elem.shape)}; expected the element-wise losses {tuple(lg.shape)}"
-                    )
-                s = elem.sum(dim=1)
-                per_sample = s if per_sample is None else per_sample + s
-        kind = {"mean": "known", "batchmean": "batch", "sum": "one"}[reduction]
-        return per_sample.sum(), per_sample, kind
-
     # -- one optimisation step -----------------------------------------------------------------------
     def _train_step(self, batch: dict[str, Any]) -> bool:
         """Run one step on this process's shard; returns False when the step was skipped (empty batch)."""
@@ -656,23 +584,10 @@ class Trainer:
             known_global, n_global = known_local, n_local
 
         self.optimizer.zero_grad(set_to_none=True)
-        x = batch["input"]
-        if getattr(self.model, "needs_targets", False):
-            outputs = self._fmodel(x, targets=batch["target"])
-        else:
-            outputs = self._fmodel(x)
-        loss_sum, per_sample, kind = self._loss_terms(outputs, batch)
-        if kind == "scalar":
-            loss = loss_sum
-            logged = loss_sum.detach() / world
-        else:
-            denom = {"known": known_global, "batch": n_global, "one": 1.0}[kind]
-            if isinstance(denom, torch.Tensor):  # single process: no host sync for the known-entry count
-                scale = (world / denom.to(torch.float64).clamp(min=1.0)).to(loss_sum.dtype)
-            else:
-                scale = world / max(float(denom), 1.0)
-            loss = loss_sum * scale
-            logged = loss.detach() / world
+        outputs, terms = forward_and_loss(self.model, batch, self.criterion, module=self._fmodel)
+        loss = terms.reduce(known=known_global, batch_size=n_global, world_size=world)
+        logged = loss.detach() / world
+        per_sample = terms.per_sample
         for cb in self._hooks:
             extra = cb.extra_loss(self, batch, outputs)
             if extra is not None:
@@ -837,9 +752,7 @@ class Trainer:
                 if self.channels_last:
                     batch = _to_channels_last(batch)
                 with fabric.autocast():
-                    out = module(batch["input"])
-                if not isinstance(out, dict) or "logits" not in out:
-                    raise TypeError(f"{type(module).__name__}.forward must return a dict with 'logits'")
+                    out = model_outputs(module, batch["input"])
                 scores.append(torch.sigmoid(out["logits"].float()))
                 targets.append(batch["target"].to(torch.uint8))
                 indices.append(batch["index"].to(torch.long))
@@ -853,7 +766,7 @@ class Trainer:
         t = torch.cat(targets) if targets else torch.zeros((0, c), dtype=torch.uint8, device=dev)
         i = torch.cat(indices) if indices else torch.zeros((0,), dtype=torch.long, device=dev)
         if self.world_size > 1:
-            s, t, i = self._all_gather_rows(s), self._all_gather_rows(t), self._all_gather_rows(i)
+            s, t, i = all_gather_rows(s), all_gather_rows(t), all_gather_rows(i)
         i_np = i.cpu().numpy()
         uniq, first = np.unique(i_np, return_index=True)
         s_np = s.cpu().numpy()[first].astype(np.float32, copy=False)
@@ -1140,9 +1053,7 @@ class Trainer:
         self.criterion = criterion
         if isinstance(criterion, torch.nn.Module):
             criterion.to(fabric.device)
-        red = getattr(criterion, "reduction", None)
-        if red is not None and red not in _REDUCTIONS:
-            raise ValueError(f"criterion reduction={red!r}; the trainer needs one of {', '.join(_REDUCTIONS)}")
+        criterion_reduction(criterion)  # a ValueError before anything is trained
 
         sampler = batch_sampler
         if sampler is None:
