@@ -117,7 +117,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import sys
 import time
 import warnings
@@ -128,12 +127,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._version import __version__
 from ..metrics.distributed import all_gather_rows
 from ..protocols import Dataset
 from .callbacks import Callback
 from .checkpoint import (
-    FORMAT_VERSION,
     atomic_write_text,
     load_checkpoint,
     resolve_checkpoint_path,
@@ -141,12 +138,15 @@ from .checkpoint import (
     sweep_temporary_files,
 )
 from .config import TrainerConfig
+from .distributed import device_type, restore_nvml_env
 from .ema import ModelEMA
 from .loading import SeededBatches, SeededFetch, batch_seed, resolve_num_workers, resolve_pin_memory
 from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
+from .seeding import seed_everything, seed_worker, set_rng_state
 from .step import criterion_reduction, forward_and_loss, model_outputs
+from .trainer_state import checkpoint_metadata, jsonable_metrics, restore_trainer_state, trainer_state
 
 __all__ = ["Trainer", "Predictions", "NonFiniteLossError", "LossDivergedError", "seed_everything"]
 
@@ -188,14 +188,6 @@ class LossDivergedError(FloatingPointError):
 DIVERGENCE_REFERENCE_STEPS = 50
 DIVERGENCE_REFERENCE_FLOOR = 1e-3
 
-# ``import lightning.fabric`` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 for the whole process (for its fork-based
-# strategies, which the trainer does not offer). With it, every ``torch.cuda.is_available()`` - called by
-# every ``optimizer.step()`` - dlopens NVML (~0.3-1 ms per step). The value seen before the first import is
-# restored after it (see ``Trainer.setup_fabric``).
-_NVML_ENV = "PYTORCH_NVML_BASED_CUDA_CHECK"
-_NVML_BEFORE = os.environ.get(_NVML_ENV) if "lightning.fabric" not in sys.modules else "keep"
-
-
 class Predictions(tuple):
     """``(scores, targets)`` returned by :meth:`Trainer.predict`, with ``indices`` and ``skipped`` attributes.
 
@@ -233,83 +225,12 @@ class Predictions(tuple):
         return self[1]
 
 
-def seed_everything(seed: int, *, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch (all devices); with ``deterministic`` also select deterministic kernels.
-
-    ``deterministic=True`` calls ``torch.use_deterministic_algorithms(True, warn_only=True)``, sets
-    ``cudnn.deterministic = True`` and ``cudnn.benchmark = False``, and sets ``CUBLAS_WORKSPACE_CONFIG``
-    when it is unset.
-
-    Examples
-    --------
-    >>> seed_everything(3); a = torch.rand(1); seed_everything(3); bool(torch.equal(a, torch.rand(1)))
-    True
-    """
-    from lightning.fabric.utilities.seed import seed_everything as _seed
-
-    _seed(int(seed), workers=False, verbose=False)
-    _restore_nvml_env()
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-
-def _restore_nvml_env() -> None:
-    if _NVML_BEFORE is None:
-        os.environ.pop(_NVML_ENV, None)
-    elif _NVML_BEFORE != "keep":
-        os.environ[_NVML_ENV] = _NVML_BEFORE
-
-
-def _device_type(accelerator: str) -> str:
-    """The device type Fabric picks for ``accelerator`` (``"auto"``: cuda, else mps, else cpu)."""
-    if accelerator in ("gpu", "cuda"):
-        return "cuda"
-    if accelerator in ("cpu", "mps"):
-        return accelerator
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else "cpu"
-
-
 def _to_channels_last(batch: dict[str, Any]) -> dict[str, Any]:
     x = batch.get("input")
     if isinstance(x, torch.Tensor) and x.ndim == 4:
         batch = dict(batch)
         batch["input"] = x.contiguous(memory_format=torch.channels_last)
     return batch
-
-
-def _seed_worker(worker_id: int) -> None:
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
-
-
-def _rng_state() -> dict[str, Any]:
-    py_version, py_state, py_gauss = random.getstate()
-    np_state = np.random.get_state()
-    state = {
-        "python": [py_version, list(py_state), py_gauss],
-        "numpy": [np_state[0], np_state[1].astype(np.int64), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = list(torch.cuda.get_rng_state_all())
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    v, s, g = state["python"]
-    random.setstate((int(v), tuple(int(i) for i in s), g))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.asarray(keys).astype(np.uint32), int(pos), int(has_gauss), float(cached)))
-    torch.set_rng_state(state["torch"].to(torch.uint8).cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([t.to(torch.uint8).cpu() for t in state["cuda"]])
 
 
 def _set_on_error(data: Any, value: str | None) -> list[tuple[Any, str]]:
@@ -426,7 +347,7 @@ class Trainer:
         self._epoch_done = False
         self._step_losses: list[torch.Tensor] = []  # losses of the steps not yet checked for finiteness
         self._step_records: list[tuple[int, int, int, float]] = []  # (epoch, step_in_epoch, global_step, lr)
-        self.precision: str = self.config.resolved_precision(_device_type(self.config.accelerator))
+        self.precision: str = self.config.resolved_precision(device_type(self.config.accelerator))
         self._loaders: dict[tuple[str, int], tuple[Any, Any]] | None = None  # persistent loaders of a fit
         self._loss_reference: list[float] = []  # |loss| of the first steps: the scale a divergence is measured by
         self._divergence: str | None = None  # where the loss first diverged (warning mode), for later messages
@@ -437,9 +358,9 @@ class Trainer:
         if self.fabric is None:
             from lightning.fabric import Fabric
 
-            _restore_nvml_env()
+            restore_nvml_env()
             cfg = self.config
-            self.precision = cfg.resolved_precision(_device_type(cfg.accelerator))
+            self.precision = cfg.resolved_precision(device_type(cfg.accelerator))
             fabric = Fabric(
                 accelerator=cfg.accelerator,
                 devices=cfg.devices,
@@ -531,7 +452,7 @@ class Trainer:
             collate_fn=collate_batch,
             num_workers=workers,
             pin_memory=resolve_pin_memory(cfg.pin_memory, self.device),
-            worker_init_fn=_seed_worker if workers > 0 else None,
+            worker_init_fn=seed_worker if workers > 0 else None,
             generator=gen,
             persistent_workers=persistent,
         )
@@ -854,55 +775,6 @@ class Trainer:
     def checkpoint_dir(self) -> Path | None:
         return None if self.output_dir is None else self.output_dir / "checkpoints"
 
-    def _trainer_state(self) -> dict[str, Any]:
-        sched = self.scheduler.state_dict() if self.scheduler is not None else None
-        state: dict[str, Any] = {
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "bad_evals": self.bad_evals,
-            "should_stop": self.should_stop,
-            "accum": {**self._accum, "loss_sum": self._accum["loss_sum"] + (float(self._loss_acc) if self._loss_acc is not None else 0.0)},
-            "world_size": self.world_size,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": sched,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "raw_model": self.model.state_dict() if self.ema is not None else None,
-            "rng": _rng_state(),
-            "sampler": self.batch_sampler.state_dict() if hasattr(self.batch_sampler, "state_dict") else None,
-            "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
-            "per_class_thresholds": self.per_class_thresholds,
-            "last_metrics": _jsonable_metrics(self.last_metrics),
-        }
-        scaler = getattr(getattr(self.fabric, "_precision", None), "scaler", None)
-        if scaler is not None:
-            state["grad_scaler"] = scaler.state_dict()
-        return state
-
-    def _metadata(self, kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "kind": kind,
-            "labelwise_version": __version__,
-            "checkpoint_format_version": FORMAT_VERSION,
-            "run_config": self.run_config,
-            "trainer_config": self.config.model_dump(mode="json"),
-            "class_names": self.class_names,
-            "thresholds": {"global": self.config.threshold, "per_class": self.per_class_thresholds},
-            "metrics": _jsonable_metrics(metrics),
-            # 1-based: the epoch the weights come from (in progress for a mid-epoch "last")
-            "epoch": self.epoch if self._epoch_done else self.epoch + 1,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "monitor": self.config.monitor,
-            "monitor_mode": self.config.monitor_mode,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "ema": self.ema is not None,
-            "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
-        }
-
     def save_checkpoint(self, name: str, *, with_state: bool = True, metrics: dict[str, Any] | None = None) -> Path | None:
         """Write ``checkpoints/<name>.*`` (rank 0 writes; every process must call it). Returns the sidecar path."""
         if self.checkpoint_dir is None or not self.config.save_checkpoints:
@@ -910,83 +782,12 @@ class Trainer:
         path = None
         if self.is_global_zero:
             weights = self._eval_module().state_dict()
-            state = self._trainer_state() if with_state else None
-            out = save_checkpoint(self.checkpoint_dir / name, weights, metadata=self._metadata(name, metrics or self.last_metrics), state=state)
+            state = trainer_state(self) if with_state else None
+            out = save_checkpoint(self.checkpoint_dir / name, weights, metadata=checkpoint_metadata(self, name, metrics or self.last_metrics), state=state)
             path = out["json"]
         if self.world_size > 1:
             self.fabric.barrier()
         return path if path is not None else self.checkpoint_dir / f"{name}.json"
-
-    def _restore(self, resume: str | os.PathLike) -> dict[str, Any]:
-        ckpt = load_checkpoint(resume, device="cpu", load_state=True)
-        if ckpt.state is None:
-            raise ValueError(f"{ckpt.path}: checkpoint has no resume state (a 'best' checkpoint?); resume from 'last'")
-        st = ckpt.state
-        if self.ema is not None and st.get("raw_model") is None:
-            raise ValueError(f"{ckpt.path}: ema_decay is set but the checkpoint was trained without EMA")
-        if self.ema is None and st.get("raw_model") is not None:
-            raise ValueError(f"{ckpt.path}: the checkpoint was trained with EMA; set ema_decay to resume it")
-        if ckpt.class_names is not None and self.class_names is not None and ckpt.class_names != self.class_names:
-            raise ValueError(f"{ckpt.path}: checkpoint class names differ from the training data's")
-        if self.ema is not None:
-            self.model.load_state_dict(st["raw_model"])
-            self.ema.module.load_state_dict(ckpt.weights)
-            self.ema.load_state_dict(st["ema"])
-        else:
-            self.model.load_state_dict(ckpt.weights)
-        self.optimizer.load_state_dict(st["optimizer"])
-        if self.scheduler is not None:
-            if st.get("scheduler") is None:
-                raise ValueError(f"{ckpt.path}: the checkpoint has no lr scheduler state but schedule={self.config.schedule!r}")
-            self.scheduler.load_state_dict(st["scheduler"])
-        if st.get("sampler") is not None and hasattr(self.batch_sampler, "load_state_dict"):
-            self.batch_sampler.load_state_dict(st["sampler"])
-        self._load_callback_states(st.get("callbacks") or [], ckpt.path)
-        scaler = getattr(getattr(self.fabric, "_precision", None), "scaler", None)
-        if scaler is not None and st.get("grad_scaler") is not None:
-            scaler.load_state_dict(st["grad_scaler"])
-        if int(st.get("world_size", 1)) != self.world_size:
-            warnings.warn(
-                f"resuming a run saved with {st.get('world_size')} process(es) on {self.world_size}: the global "
-                "batches are the same, the RNG state is rank 0's",
-                stacklevel=3,
-            )
-        self.epoch = int(st["epoch"])
-        self.step_in_epoch = int(st["step_in_epoch"])
-        self.global_step = int(st["global_step"])
-        self.best_metric = st["best_metric"]
-        self.best_epoch = st["best_epoch"]
-        self.bad_evals = int(st["bad_evals"])
-        self.should_stop = bool(st["should_stop"])
-        self._accum = dict(st["accum"])
-        self._loss_acc = None
-        self.per_class_thresholds = st.get("per_class_thresholds")
-        self.last_metrics = dict(st.get("last_metrics") or {})
-        return st["rng"]
-
-    def _load_callback_states(self, saved: list[dict[str, Any]], path: Path) -> None:
-        """Give each saved callback state to the next unused callback of the same class (in order).
-
-        A saved non-empty state without a matching callback is an error (a strategy would silently lose
-        its memory); callbacks without saved state keep their fresh state, with a warning.
-        """
-        used: set[int] = set()
-        for entry in saved:
-            match = next(
-                (i for i, cb in enumerate(self.callbacks) if i not in used and type(cb).__name__ == entry["class"]), None
-            )
-            if match is None:
-                if entry["state"]:
-                    raise ValueError(
-                        f"{path}: the checkpoint holds the state of a {entry['class']} callback but the trainer "
-                        f"has none (callbacks: {[type(cb).__name__ for cb in self.callbacks]})"
-                    )
-                continue
-            used.add(match)
-            self.callbacks[match].load_state_dict(entry["state"])
-        for i, cb in enumerate(self.callbacks):
-            if i not in used:
-                warnings.warn(f"{path}: no saved state for callback {type(cb).__name__}; it starts fresh", stacklevel=4)
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(
@@ -1090,7 +891,7 @@ class Trainer:
 
         rng_state = None
         if resume is not None:
-            rng_state = self._restore(resume)
+            rng_state = restore_trainer_state(self, resume)
 
         out = self.output_dir
         if out is not None and self.is_global_zero:
@@ -1107,7 +908,7 @@ class Trainer:
             for cb in self._hooks:
                 cb.on_fit_start(self)
             if rng_state is not None:
-                _set_rng_state(rng_state)
+                set_rng_state(rng_state)
             self._run(train_data, val_data)
             if self.ema is not None:
                 self.model.load_state_dict(self.ema.module.state_dict())
@@ -1141,7 +942,7 @@ class Trainer:
         import yaml
 
         content = self.run_config if self.run_config else {"trainer": self.config.model_dump(mode="json")}
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(_jsonable_metrics(content), sort_keys=False))
+        atomic_write_text(out / "config.yaml", yaml.safe_dump(jsonable_metrics(content), sort_keys=False))
 
     def _run(self, train_data: Any, val_data: Any | None) -> None:
         cfg = self.config
@@ -1293,22 +1094,6 @@ def _tune(scores: np.ndarray, targets: np.ndarray) -> list[float]:
 
     th = tune_thresholds(scores, targets)
     return [float(v) for v in np.asarray(th, dtype=np.float64).reshape(-1)]
-
-
-def _jsonable_metrics(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable_metrics(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable_metrics(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
 
 
 _ = resolve_checkpoint_path
