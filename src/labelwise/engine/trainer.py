@@ -119,7 +119,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -131,7 +130,6 @@ from ..metrics.distributed import all_gather_rows
 from ..protocols import Dataset
 from .callbacks import Callback
 from .checkpoint import (
-    atomic_write_text,
     load_checkpoint,
     resolve_checkpoint_path,
     save_checkpoint,
@@ -143,10 +141,11 @@ from .ema import ModelEMA
 from .loading import SeededBatches, SeededFetch, batch_seed, resolve_num_workers, resolve_pin_memory
 from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
+from .run_files import RunFiles
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
 from .seeding import seed_everything, seed_worker, set_rng_state
 from .step import criterion_reduction, forward_and_loss, model_outputs
-from .trainer_state import checkpoint_metadata, jsonable_metrics, restore_trainer_state, trainer_state
+from .trainer_state import checkpoint_metadata, restore_trainer_state, trainer_state
 
 __all__ = ["Trainer", "Predictions", "NonFiniteLossError", "LossDivergedError", "seed_everything"]
 
@@ -896,12 +895,13 @@ class Trainer:
         out = self.output_dir
         if out is not None and self.is_global_zero:
             out.mkdir(parents=True, exist_ok=True)
-            self._write_config(out)
+            files = RunFiles(out)
+            files.write_config(self.run_config if self.run_config else {"trainer": self.config.model_dump(mode="json")})
             # rows are numbered from 1: keep those of the epochs completed before the checkpoint
-            self._csv = MetricsCSV(out / "metrics.csv", resume_before_epoch=self.epoch + 1 if resume is not None else None)
+            self._csv = files.open_metrics(resume_before_epoch=self.epoch + 1 if resume is not None else None)
             self.history = [dict(r) for r in self._csv.rows]
             if cfg.tensorboard:
-                self._tb = TensorBoardLogger(out / "tb", purge_step=self.global_step if resume is not None else None)
+                self._tb = files.open_tensorboard(purge_step=self.global_step if resume is not None else None)
         restore_err = [_set_on_error(d, cfg.on_error) for d in (train_data, val_data) if d is not None]
         self._loaders = {}
         try:
@@ -937,12 +937,6 @@ class Trainer:
             "best_checkpoint": str(ckdir / "best.json") if ckdir is not None and (ckdir / "best.json").exists() else None,
             "last_checkpoint": str(ckdir / "last.json") if ckdir is not None and (ckdir / "last.json").exists() else None,
         }
-
-    def _write_config(self, out: Path) -> None:
-        import yaml
-
-        content = self.run_config if self.run_config else {"trainer": self.config.model_dump(mode="json")}
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(jsonable_metrics(content), sort_keys=False))
 
     def _run(self, train_data: Any, val_data: Any | None) -> None:
         cfg = self.config
@@ -1064,17 +1058,32 @@ class Trainer:
             preds = self._predict_arrays(module, val_data, desc="report")
         if preds is None or not self.is_global_zero:
             return
-        try:
-            from labelwise.analysis.report import write_report
-        except ImportError as exc:
-            warnings.warn(f"run report skipped: labelwise.analysis.report is not available ({exc})", stacklevel=2)
-            return
-        write_report(out, preds[0], preds[1], self.class_names, metrics_csv=out / "metrics.csv")
-        from labelwise.analysis.html_report import write_split_report
+        # report/predictions_val.npz + report/index.html (labelwise.run adds the test split's)
+        RunFiles(out).write_report("val", preds, self.class_names, thresholds=self.per_class_thresholds,
+                                   global_threshold=cfg.threshold, dataset=val_data)
 
-        # report/predictions_val.npz + report/index.html (rewritten for the test split by labelwise.run)
-        write_split_report(out, preds, self.class_names, split="val", thresholds=self.per_class_thresholds,
-                           global_threshold=cfg.threshold, dataset=val_data)
+    def write_split_results(self, split: str, preds: Predictions, metrics: dict[str, Any] | None = None, *,
+                            dataset: Any = None) -> list[Path]:
+        """Write a split's results into the run directory (rank 0): ``<split>_metrics.json`` and its report.
+
+        The run directory's one owner writes them (``labelwise.run`` calls this for the test split). The
+        report (``report/*_<split>*.png``, ``report/predictions_<split>.npz``, ``report/index.html``) is
+        written when ``trainer.report`` is on and there are predictions. Returns the report's PNG paths.
+
+        Examples
+        --------
+        >>> Trainer().write_split_results("test", None)  # no output_dir: nothing is written
+        []
+        """
+        if self.output_dir is None or not self.is_global_zero:
+            return []
+        files = RunFiles(self.output_dir)
+        if metrics is not None:
+            files.write_metrics_json(split, metrics)
+        if not self.config.report or not len(preds.scores):
+            return []
+        return files.write_report(split, preds, self.class_names, thresholds=self.per_class_thresholds,
+                                  global_threshold=self.config.threshold, dataset=dataset)
 
     # -- continual learning --------------------------------------------------------------------------
     def end_task(self, task: Any) -> None:
