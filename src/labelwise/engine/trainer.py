@@ -28,7 +28,8 @@ same way (``"sum"``: sum, otherwise divided by the global batch size). Terms fro
 A criterion without a ``reduction`` attribute must return element-wise ``[B, C]`` losses (treated as
 ``"mean"``) or a scalar (used as is; no per-sample losses are then available to callbacks).
 
-The per-sample loss given to callbacks is the sum over classes (and over ``loss_logits`` terms) of the
+The model contract and this reduction are :mod:`labelwise.engine.step` (shared with the tabular and online
+loops). The per-sample loss given to callbacks is the sum over classes (and over ``loss_logits`` terms) of the
 element losses of each sample in this process's shard.
 
 BatchNorm statistics are computed per process unless ``sync_batchnorm=True``, so models with BatchNorm do
@@ -36,7 +37,9 @@ not reproduce single-process training exactly under DDP.
 
 Run directory
 -------------
-Only the process of global rank 0 writes:
+The trainer is the directory's one owner (the files are written by :mod:`labelwise.engine.run_files`;
+``labelwise.run`` adds the test split's results through :meth:`Trainer.write_split_results`). Only the
+process of global rank 0 writes:
 
 ``config.yaml``
     ``run_config`` (the resolved recipe) when given, else ``{"trainer": <TrainerConfig>}``.
