@@ -28,7 +28,8 @@ same way (``"sum"``: sum, otherwise divided by the global batch size). Terms fro
 A criterion without a ``reduction`` attribute must return element-wise ``[B, C]`` losses (treated as
 ``"mean"``) or a scalar (used as is; no per-sample losses are then available to callbacks).
 
-The per-sample loss given to callbacks is the sum over classes (and over ``loss_logits`` terms) of the
+The model contract and this reduction are :mod:`labelwise.engine.step` (shared with the tabular and online
+loops). The per-sample loss given to callbacks is the sum over classes (and over ``loss_logits`` terms) of the
 element losses of each sample in this process's shard.
 
 BatchNorm statistics are computed per process unless ``sync_batchnorm=True``, so models with BatchNorm do
@@ -36,7 +37,9 @@ not reproduce single-process training exactly under DDP.
 
 Run directory
 -------------
-Only the process of global rank 0 writes:
+The trainer is the directory's one owner (the files are written by :mod:`labelwise.engine.run_files`;
+``labelwise.run`` adds the test split's results through :meth:`Trainer.write_split_results`). Only the
+process of global rank 0 writes:
 
 ``config.yaml``
     ``run_config`` (the resolved recipe) when given, else ``{"trainer": <TrainerConfig>}``.
@@ -114,38 +117,38 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-import random
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._version import __version__
+from ..metrics.distributed import all_gather_rows
 from ..protocols import Dataset
 from .callbacks import Callback
 from .checkpoint import (
-    FORMAT_VERSION,
-    atomic_write_text,
     load_checkpoint,
     resolve_checkpoint_path,
     save_checkpoint,
     sweep_temporary_files,
 )
 from .config import TrainerConfig
+from .distributed import device_type, restore_nvml_env
 from .ema import ModelEMA
 from .loading import SeededBatches, SeededFetch, batch_seed, resolve_num_workers, resolve_pin_memory
 from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
+from .run_files import RunFiles
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
+from .seeding import seed_everything, seed_worker, set_rng_state
+from .step import criterion_reduction, forward_and_loss, model_outputs
+from .trainer_state import checkpoint_metadata, restore_trainer_state, trainer_state
 
 __all__ = ["Trainer", "Predictions", "NonFiniteLossError", "LossDivergedError", "seed_everything"]
 
@@ -187,15 +190,6 @@ class LossDivergedError(FloatingPointError):
 DIVERGENCE_REFERENCE_STEPS = 50
 DIVERGENCE_REFERENCE_FLOOR = 1e-3
 
-_REDUCTIONS = ("mean", "sum", "batchmean")
-# ``import lightning.fabric`` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 for the whole process (for its fork-based
-# strategies, which the trainer does not offer). With it, every ``torch.cuda.is_available()`` - called by
-# every ``optimizer.step()`` - dlopens NVML (~0.3-1 ms per step). The value seen before the first import is
-# restored after it (see ``Trainer.setup_fabric``).
-_NVML_ENV = "PYTORCH_NVML_BASED_CUDA_CHECK"
-_NVML_BEFORE = os.environ.get(_NVML_ENV) if "lightning.fabric" not in sys.modules else "keep"
-
-
 class Predictions(tuple):
     """``(scores, targets)`` returned by :meth:`Trainer.predict`, with ``indices`` and ``skipped`` attributes.
 
@@ -233,93 +227,12 @@ class Predictions(tuple):
         return self[1]
 
 
-def seed_everything(seed: int, *, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch (all devices); with ``deterministic`` also select deterministic kernels.
-
-    ``deterministic=True`` calls ``torch.use_deterministic_algorithms(True, warn_only=True)``, sets
-    ``cudnn.deterministic = True`` and ``cudnn.benchmark = False``, and sets ``CUBLAS_WORKSPACE_CONFIG``
-    when it is unset.
-
-    Examples
-    --------
-    >>> seed_everything(3); a = torch.rand(1); seed_everything(3); bool(torch.equal(a, torch.rand(1)))
-    True
-    """
-    from lightning.fabric.utilities.seed import seed_everything as _seed
-
-    _seed(int(seed), workers=False, verbose=False)
-    _restore_nvml_env()
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-
-def _restore_nvml_env() -> None:
-    if _NVML_BEFORE is None:
-        os.environ.pop(_NVML_ENV, None)
-    elif _NVML_BEFORE != "keep":
-        os.environ[_NVML_ENV] = _NVML_BEFORE
-
-
-def _device_type(accelerator: str) -> str:
-    """The device type Fabric picks for ``accelerator`` (``"auto"``: cuda, else mps, else cpu)."""
-    if accelerator in ("gpu", "cuda"):
-        return "cuda"
-    if accelerator in ("cpu", "mps"):
-        return accelerator
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else "cpu"
-
-
 def _to_channels_last(batch: dict[str, Any]) -> dict[str, Any]:
     x = batch.get("input")
     if isinstance(x, torch.Tensor) and x.ndim == 4:
         batch = dict(batch)
         batch["input"] = x.contiguous(memory_format=torch.channels_last)
     return batch
-
-
-def _seed_worker(worker_id: int) -> None:
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
-
-
-def _rng_state() -> dict[str, Any]:
-    py_version, py_state, py_gauss = random.getstate()
-    np_state = np.random.get_state()
-    state = {
-        "python": [py_version, list(py_state), py_gauss],
-        "numpy": [np_state[0], np_state[1].astype(np.int64), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = list(torch.cuda.get_rng_state_all())
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    v, s, g = state["python"]
-    random.setstate((int(v), tuple(int(i) for i in s), g))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.asarray(keys).astype(np.uint32), int(pos), int(has_gauss), float(cached)))
-    torch.set_rng_state(state["torch"].to(torch.uint8).cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([t.to(torch.uint8).cpu() for t in state["cuda"]])
-
-
-@contextlib.contextmanager
-def _reduction(criterion: Any, value: str) -> Iterator[None]:
-    old = criterion.reduction
-    criterion.reduction = value
-    try:
-        yield
-    finally:
-        criterion.reduction = old
 
 
 def _set_on_error(data: Any, value: str | None) -> list[tuple[Any, str]]:
@@ -436,7 +349,7 @@ class Trainer:
         self._epoch_done = False
         self._step_losses: list[torch.Tensor] = []  # losses of the steps not yet checked for finiteness
         self._step_records: list[tuple[int, int, int, float]] = []  # (epoch, step_in_epoch, global_step, lr)
-        self.precision: str = self.config.resolved_precision(_device_type(self.config.accelerator))
+        self.precision: str = self.config.resolved_precision(device_type(self.config.accelerator))
         self._loaders: dict[tuple[str, int], tuple[Any, Any]] | None = None  # persistent loaders of a fit
         self._loss_reference: list[float] = []  # |loss| of the first steps: the scale a divergence is measured by
         self._divergence: str | None = None  # where the loss first diverged (warning mode), for later messages
@@ -447,9 +360,9 @@ class Trainer:
         if self.fabric is None:
             from lightning.fabric import Fabric
 
-            _restore_nvml_env()
+            restore_nvml_env()
             cfg = self.config
-            self.precision = cfg.resolved_precision(_device_type(cfg.accelerator))
+            self.precision = cfg.resolved_precision(device_type(cfg.accelerator))
             fabric = Fabric(
                 accelerator=cfg.accelerator,
                 devices=cfg.devices,
@@ -496,19 +409,6 @@ class Trainer:
         dist.all_gather(parts, t)
         return torch.stack(parts)
 
-    def _all_gather_rows(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Concatenate along dim 0 the tensors of all processes (row counts may differ)."""
-        if self.world_size == 1:
-            return tensor
-        n = torch.tensor([tensor.shape[0]], device=self.device)
-        counts = self.all_gather(n).reshape(-1).tolist()
-        pad = max(counts) - tensor.shape[0]
-        t = tensor.to(self.device)
-        if pad:
-            t = torch.cat([t, t.new_zeros((pad, *t.shape[1:]))])
-        gathered = self.all_gather(t)
-        return torch.cat([gathered[r, :c] for r, c in enumerate(counts)])
-
     def _progress(self, iterable: Any, *, total: int | None, desc: str, initial: int = 0) -> Any:
         from tqdm.auto import tqdm
 
@@ -554,7 +454,7 @@ class Trainer:
             collate_fn=collate_batch,
             num_workers=workers,
             pin_memory=resolve_pin_memory(cfg.pin_memory, self.device),
-            worker_init_fn=_seed_worker if workers > 0 else None,
+            worker_init_fn=seed_worker if workers > 0 else None,
             generator=gen,
             persistent_workers=persistent,
         )
@@ -571,55 +471,6 @@ class Trainer:
             if callable(shutdown):
                 shutdown()
             loader._iterator = None
-
-    # -- losses --------------------------------------------------------------------------------------
-    def _loss_terms(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-        """(local loss sum, per-sample losses [B] or None, denominator kind)."""
-        if not isinstance(outputs, dict) or "logits" not in outputs:
-            raise TypeError(f"{type(self.model).__name__}.forward must return a dict with 'logits', got {type(outputs).__name__}")
-        criterion = self.criterion
-        reduction = getattr(criterion, "reduction", None)
-        if reduction is not None and reduction not in _REDUCTIONS:
-            raise ValueError(
-                f"criterion {type(criterion).__name__} has reduction={reduction!r}; the trainer needs one of "
-                f"{', '.join(_REDUCTIONS)} (it computes per-sample losses itself)"
-            )
-        own_loss = getattr(self.model, "loss", None)
-        if callable(own_loss):
-            per_sample = own_loss(outputs, batch, criterion)
-            if per_sample.ndim != 1 or per_sample.shape[0] != batch["target"].shape[0]:
-                raise ValueError(
-                    f"{type(self.model).__name__}.loss must return per-sample losses [B={batch['target'].shape[0]}], "
-                    f"got shape {tuple(per_sample.shape)}"
-                )
-            per_sample = per_sample.float()
-            return per_sample.sum(), per_sample, "one" if reduction == "sum" else "batch"
-        targets, mask = batch["target"], batch.get("mask")
-        logits_list = outputs.get("loss_logits") or [outputs["logits"]]
-        if reduction is None:
-            total: torch.Tensor | None = None
-            for lg in logits_list:
-                out = criterion(lg.float(), targets, mask)
-                total = out if total is None else total + out
-            if total.ndim == 0:
-                return total, None, "scalar"
-            if total.shape != logits_list[0].shape:
-                raise ValueError(f"criterion returned shape {tuple(total.shape)}; expected a scalar or [B, C]")
-            per_sample = total.sum(dim=1)
-            return per_sample.sum(), per_sample, "known"
-        per_sample = None
-        with _reduction(criterion, "none"):
-            for lg in logits_list:
-                elem = criterion(lg.float(), targets, mask)
-                if elem.shape != lg.shape:
-                    raise ValueError(
-                        f"criterion {type(criterion).__name__} with reduction='none' returned shape "
-                        f"{tuple(elem.shape)}; expected the element-wise losses {tuple(lg.shape)}"
-                    )
-                s = elem.sum(dim=1)
-                per_sample = s if per_sample is None else per_sample + s
-        kind = {"mean": "known", "batchmean": "batch", "sum": "one"}[reduction]
-        return per_sample.sum(), per_sample, kind
 
     # -- one optimisation step -----------------------------------------------------------------------
     def _train_step(self, batch: dict[str, Any]) -> bool:
@@ -656,23 +507,10 @@ class Trainer:
             known_global, n_global = known_local, n_local
 
         self.optimizer.zero_grad(set_to_none=True)
-        x = batch["input"]
-        if getattr(self.model, "needs_targets", False):
-            outputs = self._fmodel(x, targets=batch["target"])
-        else:
-            outputs = self._fmodel(x)
-        loss_sum, per_sample, kind = self._loss_terms(outputs, batch)
-        if kind == "scalar":
-            loss = loss_sum
-            logged = loss_sum.detach() / world
-        else:
-            denom = {"known": known_global, "batch": n_global, "one": 1.0}[kind]
-            if isinstance(denom, torch.Tensor):  # single process: no host sync for the known-entry count
-                scale = (world / denom.to(torch.float64).clamp(min=1.0)).to(loss_sum.dtype)
-            else:
-                scale = world / max(float(denom), 1.0)
-            loss = loss_sum * scale
-            logged = loss.detach() / world
+        outputs, terms = forward_and_loss(self.model, batch, self.criterion, module=self._fmodel)
+        loss = terms.reduce(known=known_global, batch_size=n_global, world_size=world)
+        logged = loss.detach() / world
+        per_sample = terms.per_sample
         for cb in self._hooks:
             extra = cb.extra_loss(self, batch, outputs)
             if extra is not None:
@@ -837,9 +675,7 @@ class Trainer:
                 if self.channels_last:
                     batch = _to_channels_last(batch)
                 with fabric.autocast():
-                    out = module(batch["input"])
-                if not isinstance(out, dict) or "logits" not in out:
-                    raise TypeError(f"{type(module).__name__}.forward must return a dict with 'logits'")
+                    out = model_outputs(module, batch["input"])
                 scores.append(torch.sigmoid(out["logits"].float()))
                 targets.append(batch["target"].to(torch.uint8))
                 indices.append(batch["index"].to(torch.long))
@@ -853,7 +689,7 @@ class Trainer:
         t = torch.cat(targets) if targets else torch.zeros((0, c), dtype=torch.uint8, device=dev)
         i = torch.cat(indices) if indices else torch.zeros((0,), dtype=torch.long, device=dev)
         if self.world_size > 1:
-            s, t, i = self._all_gather_rows(s), self._all_gather_rows(t), self._all_gather_rows(i)
+            s, t, i = all_gather_rows(s), all_gather_rows(t), all_gather_rows(i)
         i_np = i.cpu().numpy()
         uniq, first = np.unique(i_np, return_index=True)
         s_np = s.cpu().numpy()[first].astype(np.float32, copy=False)
@@ -941,55 +777,6 @@ class Trainer:
     def checkpoint_dir(self) -> Path | None:
         return None if self.output_dir is None else self.output_dir / "checkpoints"
 
-    def _trainer_state(self) -> dict[str, Any]:
-        sched = self.scheduler.state_dict() if self.scheduler is not None else None
-        state: dict[str, Any] = {
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "bad_evals": self.bad_evals,
-            "should_stop": self.should_stop,
-            "accum": {**self._accum, "loss_sum": self._accum["loss_sum"] + (float(self._loss_acc) if self._loss_acc is not None else 0.0)},
-            "world_size": self.world_size,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": sched,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "raw_model": self.model.state_dict() if self.ema is not None else None,
-            "rng": _rng_state(),
-            "sampler": self.batch_sampler.state_dict() if hasattr(self.batch_sampler, "state_dict") else None,
-            "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
-            "per_class_thresholds": self.per_class_thresholds,
-            "last_metrics": _jsonable_metrics(self.last_metrics),
-        }
-        scaler = getattr(getattr(self.fabric, "_precision", None), "scaler", None)
-        if scaler is not None:
-            state["grad_scaler"] = scaler.state_dict()
-        return state
-
-    def _metadata(self, kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "kind": kind,
-            "labelwise_version": __version__,
-            "checkpoint_format_version": FORMAT_VERSION,
-            "run_config": self.run_config,
-            "trainer_config": self.config.model_dump(mode="json"),
-            "class_names": self.class_names,
-            "thresholds": {"global": self.config.threshold, "per_class": self.per_class_thresholds},
-            "metrics": _jsonable_metrics(metrics),
-            # 1-based: the epoch the weights come from (in progress for a mid-epoch "last")
-            "epoch": self.epoch if self._epoch_done else self.epoch + 1,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "monitor": self.config.monitor,
-            "monitor_mode": self.config.monitor_mode,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "ema": self.ema is not None,
-            "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
-        }
-
     def save_checkpoint(self, name: str, *, with_state: bool = True, metrics: dict[str, Any] | None = None) -> Path | None:
         """Write ``checkpoints/<name>.*`` (rank 0 writes; every process must call it). Returns the sidecar path."""
         if self.checkpoint_dir is None or not self.config.save_checkpoints:
@@ -997,83 +784,12 @@ class Trainer:
         path = None
         if self.is_global_zero:
             weights = self._eval_module().state_dict()
-            state = self._trainer_state() if with_state else None
-            out = save_checkpoint(self.checkpoint_dir / name, weights, metadata=self._metadata(name, metrics or self.last_metrics), state=state)
+            state = trainer_state(self) if with_state else None
+            out = save_checkpoint(self.checkpoint_dir / name, weights, metadata=checkpoint_metadata(self, name, metrics or self.last_metrics), state=state)
             path = out["json"]
         if self.world_size > 1:
             self.fabric.barrier()
         return path if path is not None else self.checkpoint_dir / f"{name}.json"
-
-    def _restore(self, resume: str | os.PathLike) -> dict[str, Any]:
-        ckpt = load_checkpoint(resume, device="cpu", load_state=True)
-        if ckpt.state is None:
-            raise ValueError(f"{ckpt.path}: checkpoint has no resume state (a 'best' checkpoint?); resume from 'last'")
-        st = ckpt.state
-        if self.ema is not None and st.get("raw_model") is None:
-            raise ValueError(f"{ckpt.path}: ema_decay is set but the checkpoint was trained without EMA")
-        if self.ema is None and st.get("raw_model") is not None:
-            raise ValueError(f"{ckpt.path}: the checkpoint was trained with EMA; set ema_decay to resume it")
-        if ckpt.class_names is not None and self.class_names is not None and ckpt.class_names != self.class_names:
-            raise ValueError(f"{ckpt.path}: checkpoint class names differ from the training data's")
-        if self.ema is not None:
-            self.model.load_state_dict(st["raw_model"])
-            self.ema.module.load_state_dict(ckpt.weights)
-            self.ema.load_state_dict(st["ema"])
-        else:
-            self.model.load_state_dict(ckpt.weights)
-        self.optimizer.load_state_dict(st["optimizer"])
-        if self.scheduler is not None:
-            if st.get("scheduler") is None:
-                raise ValueError(f"{ckpt.path}: the checkpoint has no lr scheduler state but schedule={self.config.schedule!r}")
-            self.scheduler.load_state_dict(st["scheduler"])
-        if st.get("sampler") is not None and hasattr(self.batch_sampler, "load_state_dict"):
-            self.batch_sampler.load_state_dict(st["sampler"])
-        self._load_callback_states(st.get("callbacks") or [], ckpt.path)
-        scaler = getattr(getattr(self.fabric, "_precision", None), "scaler", None)
-        if scaler is not None and st.get("grad_scaler") is not None:
-            scaler.load_state_dict(st["grad_scaler"])
-        if int(st.get("world_size", 1)) != self.world_size:
-            warnings.warn(
-                f"resuming a run saved with {st.get('world_size')} process(es) on {self.world_size}: the global "
-                "batches are the same, the RNG state is rank 0's",
-                stacklevel=3,
-            )
-        self.epoch = int(st["epoch"])
-        self.step_in_epoch = int(st["step_in_epoch"])
-        self.global_step = int(st["global_step"])
-        self.best_metric = st["best_metric"]
-        self.best_epoch = st["best_epoch"]
-        self.bad_evals = int(st["bad_evals"])
-        self.should_stop = bool(st["should_stop"])
-        self._accum = dict(st["accum"])
-        self._loss_acc = None
-        self.per_class_thresholds = st.get("per_class_thresholds")
-        self.last_metrics = dict(st.get("last_metrics") or {})
-        return st["rng"]
-
-    def _load_callback_states(self, saved: list[dict[str, Any]], path: Path) -> None:
-        """Give each saved callback state to the next unused callback of the same class (in order).
-
-        A saved non-empty state without a matching callback is an error (a strategy would silently lose
-        its memory); callbacks without saved state keep their fresh state, with a warning.
-        """
-        used: set[int] = set()
-        for entry in saved:
-            match = next(
-                (i for i, cb in enumerate(self.callbacks) if i not in used and type(cb).__name__ == entry["class"]), None
-            )
-            if match is None:
-                if entry["state"]:
-                    raise ValueError(
-                        f"{path}: the checkpoint holds the state of a {entry['class']} callback but the trainer "
-                        f"has none (callbacks: {[type(cb).__name__ for cb in self.callbacks]})"
-                    )
-                continue
-            used.add(match)
-            self.callbacks[match].load_state_dict(entry["state"])
-        for i, cb in enumerate(self.callbacks):
-            if i not in used:
-                warnings.warn(f"{path}: no saved state for callback {type(cb).__name__}; it starts fresh", stacklevel=4)
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(
@@ -1140,9 +856,7 @@ class Trainer:
         self.criterion = criterion
         if isinstance(criterion, torch.nn.Module):
             criterion.to(fabric.device)
-        red = getattr(criterion, "reduction", None)
-        if red is not None and red not in _REDUCTIONS:
-            raise ValueError(f"criterion reduction={red!r}; the trainer needs one of {', '.join(_REDUCTIONS)}")
+        criterion_reduction(criterion)  # a ValueError before anything is trained
 
         sampler = batch_sampler
         if sampler is None:
@@ -1179,24 +893,25 @@ class Trainer:
 
         rng_state = None
         if resume is not None:
-            rng_state = self._restore(resume)
+            rng_state = restore_trainer_state(self, resume)
 
         out = self.output_dir
         if out is not None and self.is_global_zero:
             out.mkdir(parents=True, exist_ok=True)
-            self._write_config(out)
+            files = RunFiles(out)
+            files.write_config(self.run_config if self.run_config else {"trainer": self.config.model_dump(mode="json")})
             # rows are numbered from 1: keep those of the epochs completed before the checkpoint
-            self._csv = MetricsCSV(out / "metrics.csv", resume_before_epoch=self.epoch + 1 if resume is not None else None)
+            self._csv = files.open_metrics(resume_before_epoch=self.epoch + 1 if resume is not None else None)
             self.history = [dict(r) for r in self._csv.rows]
             if cfg.tensorboard:
-                self._tb = TensorBoardLogger(out / "tb", purge_step=self.global_step if resume is not None else None)
+                self._tb = files.open_tensorboard(purge_step=self.global_step if resume is not None else None)
         restore_err = [_set_on_error(d, cfg.on_error) for d in (train_data, val_data) if d is not None]
         self._loaders = {}
         try:
             for cb in self._hooks:
                 cb.on_fit_start(self)
             if rng_state is not None:
-                _set_rng_state(rng_state)
+                set_rng_state(rng_state)
             self._run(train_data, val_data)
             if self.ema is not None:
                 self.model.load_state_dict(self.ema.module.state_dict())
@@ -1225,12 +940,6 @@ class Trainer:
             "best_checkpoint": str(ckdir / "best.json") if ckdir is not None and (ckdir / "best.json").exists() else None,
             "last_checkpoint": str(ckdir / "last.json") if ckdir is not None and (ckdir / "last.json").exists() else None,
         }
-
-    def _write_config(self, out: Path) -> None:
-        import yaml
-
-        content = self.run_config if self.run_config else {"trainer": self.config.model_dump(mode="json")}
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(_jsonable_metrics(content), sort_keys=False))
 
     def _run(self, train_data: Any, val_data: Any | None) -> None:
         cfg = self.config
@@ -1352,17 +1061,32 @@ class Trainer:
             preds = self._predict_arrays(module, val_data, desc="report")
         if preds is None or not self.is_global_zero:
             return
-        try:
-            from labelwise.analysis.report import write_report
-        except ImportError as exc:
-            warnings.warn(f"run report skipped: labelwise.analysis.report is not available ({exc})", stacklevel=2)
-            return
-        write_report(out, preds[0], preds[1], self.class_names, metrics_csv=out / "metrics.csv")
-        from labelwise.analysis.html_report import write_split_report
+        # report/predictions_val.npz + report/index.html (labelwise.run adds the test split's)
+        RunFiles(out).write_report("val", preds, self.class_names, thresholds=self.per_class_thresholds,
+                                   global_threshold=cfg.threshold, dataset=val_data)
 
-        # report/predictions_val.npz + report/index.html (rewritten for the test split by labelwise.run)
-        write_split_report(out, preds, self.class_names, split="val", thresholds=self.per_class_thresholds,
-                           global_threshold=cfg.threshold, dataset=val_data)
+    def write_split_results(self, split: str, preds: Predictions, metrics: dict[str, Any] | None = None, *,
+                            dataset: Any = None) -> list[Path]:
+        """Write a split's results into the run directory (rank 0): ``<split>_metrics.json`` and its report.
+
+        The run directory's one owner writes them (``labelwise.run`` calls this for the test split). The
+        report (``report/*_<split>*.png``, ``report/predictions_<split>.npz``, ``report/index.html``) is
+        written when ``trainer.report`` is on and there are predictions. Returns the report's PNG paths.
+
+        Examples
+        --------
+        >>> Trainer().write_split_results("test", None)  # no output_dir: nothing is written
+        []
+        """
+        if self.output_dir is None or not self.is_global_zero:
+            return []
+        files = RunFiles(self.output_dir)
+        if metrics is not None:
+            files.write_metrics_json(split, metrics)
+        if not self.config.report or not len(preds.scores):
+            return []
+        return files.write_report(split, preds, self.class_names, thresholds=self.per_class_thresholds,
+                                  global_threshold=self.config.threshold, dataset=dataset)
 
     # -- continual learning --------------------------------------------------------------------------
     def end_task(self, task: Any) -> None:
@@ -1382,22 +1106,6 @@ def _tune(scores: np.ndarray, targets: np.ndarray) -> list[float]:
 
     th = tune_thresholds(scores, targets)
     return [float(v) for v in np.asarray(th, dtype=np.float64).reshape(-1)]
-
-
-def _jsonable_metrics(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable_metrics(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable_metrics(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
 
 
 _ = resolve_checkpoint_path

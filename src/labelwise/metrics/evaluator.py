@@ -10,6 +10,7 @@ import torch
 
 from ..registry import Registry
 from ._validation import prepare, prepare_scores, prepare_targets
+from .distributed import all_gather_rows, exchange_device, world_size
 from .mulan import mulan_report
 from .pedestrian import pedestrian_report
 from .thresholded import multilabel_report
@@ -46,26 +47,6 @@ def metric_names(kind: str = "multilabel", top_k: int | None = None) -> list[str
     if kind == "multilabel" and top_k is not None and int(top_k) != kwargs["top_k"]:
         names = sorted(n.replace(f"_top{kwargs['top_k']}", f"_top{int(top_k)}") for n in names)
     return names
-
-
-def _dist_ready() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def _all_gather_rows(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """All-gather a tensor whose first dimension differs across ranks (pad to the max, then trim)."""
-    dist = torch.distributed
-    world = dist.get_world_size()
-    n = torch.tensor([x.shape[0]], dtype=torch.int64, device=device)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    sizes_l = [int(v.item()) for v in sizes]
-    longest = max(sizes_l)
-    padded = torch.zeros((longest, *x.shape[1:]), dtype=x.dtype, device=device)
-    padded[: x.shape[0]] = x.to(device)
-    out = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(out, padded)
-    return torch.cat([o[:k].cpu() for o, k in zip(out, sizes_l)], 0)
 
 
 class Evaluator:
@@ -172,10 +153,8 @@ class Evaluator:
         else:
             s, t, c = None, None, None
         idx = torch.cat(self._indices, 0) if self._with_indices else None
-        if _dist_ready() and torch.distributed.get_world_size() > 1:
-            device = torch.device("cpu")
-            if torch.distributed.get_backend() == "nccl":
-                device = torch.device("cuda", torch.cuda.current_device())
+        if world_size() > 1:
+            device = exchange_device()
             # agree on the number of classes, dtype and whether indices are used (ranks may be empty)
             meta = torch.tensor(
                 [c if c is not None else -1, 1 if s is not None and s.dtype == torch.float64 else 0,
@@ -200,9 +179,9 @@ class Evaluator:
             with_idx = uses.pop() == 1 if uses else False
             if with_idx and idx is None:
                 idx = torch.empty(0, dtype=torch.int64)
-            s = _all_gather_rows(s.to(dtype), device)
-            t = _all_gather_rows(t.to(torch.uint8), device).bool()
-            idx = _all_gather_rows(idx, device) if with_idx else None
+            s = all_gather_rows(s.to(dtype))
+            t = all_gather_rows(t.to(torch.uint8)).bool()
+            idx = all_gather_rows(idx) if with_idx else None
         if s is None:
             raise ValueError("Evaluator.compute() called before any update()")
         if idx is not None:

@@ -5,7 +5,6 @@ evaluates the best checkpoint on the test split (``test_metrics.json`` and the t
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +23,6 @@ from .build import (
     build_sampler,
     data_loss_options,
 )
-from .formatting import _jsonable
 
 __all__ = ["train_from_config"]
 
@@ -174,22 +172,8 @@ def _train(cfg: RunConfig, run_dir: Path, *, resume: str | os.PathLike | None, e
         preds = trainer.predict(model, data.test)
         metrics = _evaluate_predictions(trainer, preds, data.class_names)
         summary["test_metrics"] = metrics
-        if trainer.is_global_zero:
-            from ..engine.checkpoint import atomic_write_text
-
-            atomic_write_text(run_dir / "test_metrics.json", json.dumps(_jsonable(metrics), indent=2) + "\n")
-            if cfg.trainer.report and len(preds.scores):
-                from ..analysis import write_report
-
-                metrics_csv = run_dir / "metrics.csv"
-                written = write_report(run_dir, preds.scores, preds.targets, data.class_names,
-                                       metrics_csv=metrics_csv if metrics_csv.is_file() else None, split="test")
-                summary["report"] = sorted({*summary["report"], *map(str, written)})
-                from ..analysis.html_report import write_split_report
-
-                write_split_report(run_dir, preds, data.class_names, split="test",
-                                   thresholds=trainer.per_class_thresholds, global_threshold=cfg.trainer.threshold,
-                                   dataset=data.test)
+        written = trainer.write_split_results("test", preds, metrics, dataset=data.test)  # the run dir's owner
+        summary["report"] = sorted({*summary["report"], *map(str, written)})
     summary["seconds"] = time.perf_counter() - t0
     return summary
 

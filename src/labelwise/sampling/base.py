@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from labelwise.engine.callbacks import Callback
+from labelwise.engine.samplers import RandomBatchSampler
+from labelwise.metrics.distributed import all_gather_rows
 from labelwise.protocols import Batch, ModelOutputs, TrainerView
 
 __all__ = ["BatchSelectionSampler", "selection_bce", "gather_rows"]
@@ -65,38 +67,15 @@ def _world_size(trainer: TrainerView) -> int:
     return 1
 
 
-def _all_gather(trainer: TrainerView, tensor: torch.Tensor, world: int) -> torch.Tensor:
-    """``[world, ...]`` stack of ``tensor`` from every process."""
-    fn = getattr(trainer, "all_gather", None)
-    if fn is not None:
-        out = fn(tensor)
-        if out.dim() == tensor.dim():  # a single process returns the tensor itself
-            out = out.unsqueeze(0)
-        return out
-    parts = [torch.empty_like(tensor) for _ in range(world)]
-    torch.distributed.all_gather(parts, tensor.contiguous())
-    return torch.stack(parts)
-
-
 def gather_rows(trainer: TrainerView, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Concatenate the rows of ``tensors`` over all processes (rank order); the local rows may differ in number.
 
-    Uses ``trainer.all_gather`` when the trainer has one, else ``torch.distributed.all_gather``; on a single
-    process the tensors are returned unchanged. Rows are padded to the largest local count for the gather.
+    :func:`labelwise.metrics.distributed.all_gather_rows` of each tensor (the default process group: the
+    trainer's under DDP); on a single process (``trainer.world_size == 1``) the tensors are returned unchanged.
     """
-    world = _world_size(trainer)
-    if world <= 1:
+    if _world_size(trainer) <= 1:
         return tensors
-    dev = tensors[0].device
-    count = torch.tensor([tensors[0].shape[0]], dtype=torch.long, device=dev)
-    counts = _all_gather(trainer, count, world).reshape(-1).tolist()
-    top = max(counts)
-    out = []
-    for t in tensors:
-        pad = t.new_zeros((top - t.shape[0], *t.shape[1:]))
-        g = _all_gather(trainer, torch.cat([t, pad]), world)
-        out.append(torch.cat([g[r, : counts[r]] for r in range(world)]))
-    return tuple(out)
+    return tuple(all_gather_rows(t) for t in tensors)
 
 
 def _dataset_inputs(data: Any) -> Any | None:
@@ -201,13 +180,11 @@ class BatchSelectionSampler(Callback):
         return np.random.default_rng([self.seed, int(epoch), int(step)])
 
     def _warmup_batches(self) -> Iterator[list[int]]:
-        if self.warmup_order == "sequential":
-            order = np.arange(self.num_samples, dtype=np.int64)
-        else:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
-        stop = len(self) * self.batch_size if self.drop_last else self.num_samples
-        for start in range(0, stop, self.batch_size):
-            yield order[start : start + self.batch_size].tolist()
+        """The batches of a warm-up epoch: those of the trainer's random sampler (or in dataset order)."""
+        batches = RandomBatchSampler(self.num_samples, self.batch_size, shuffle=self.warmup_order == "random",
+                                     drop_last=self.drop_last, seed=self.seed)
+        batches.set_epoch(self.epoch)
+        return iter(batches)
 
     def __iter__(self) -> Iterator[list[int]]:
         if self.in_warmup():

@@ -3,8 +3,8 @@
 Strategies (registered in :data:`SAMPLERS`, built by :func:`create_sampler`):
 
 ``random``
-    Batches of a seeded random permutation per epoch (the baseline; equal to
-    :class:`labelwise.engine.samplers.RandomBatchSampler` with the same seed).
+    Batches of a seeded random permutation per epoch (the baseline): the trainer's
+    :class:`labelwise.engine.samplers.RandomBatchSampler`.
 ``hard``
     Rank-based selection on the per-sample BCE (Eq. 3; ``imbalance_weights=False`` and no quantization,
     the paper's "Hard" ablation).
@@ -43,16 +43,16 @@ Examples
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-from labelwise.protocols import Batch, ModelOutputs, TrainerView
+from labelwise.engine.callbacks import Callback
+from labelwise.engine.samplers import RandomBatchSampler
 from labelwise.registry import Registry
 
-from .base import BatchSelectionSampler, _dataset_inputs, _to_numpy
+from .base import BatchSelectionSampler, _dataset_inputs, _targets_of, _to_numpy
 from .chain import LabelChain
 from .imbalance import imbalance_weights
 from .rank import QuantizedLossTable, RankedLossTable
@@ -73,8 +73,12 @@ SAMPLERS = Registry("sampler", supplied=("dataset_or_targets", "batch_size"))
 
 
 @SAMPLERS.register("random")
-class RandomSampler(BatchSelectionSampler):
-    """Random batches: a seeded permutation per epoch (``default_rng([seed, epoch])``); records nothing.
+class RandomSampler(RandomBatchSampler, Callback):
+    """The registry's ``random``: the trainer's :class:`~labelwise.engine.samplers.RandomBatchSampler`.
+
+    A thin adapter (no second implementation): it takes the training data or targets like the other
+    strategies, ignores their selection options, and is a no-op :class:`~labelwise.engine.Callback` (it
+    records no loss). The batches of epoch ``e`` are those of ``default_rng([seed, e])``'s permutation.
 
     Examples
     --------
@@ -87,14 +91,17 @@ class RandomSampler(BatchSelectionSampler):
 
     def __init__(self, dataset_or_targets: Any, *, batch_size: int, seed: int = 0, drop_last: bool = False,
                  shuffle: bool = True) -> None:
-        super().__init__(dataset_or_targets, batch_size=batch_size, warmup_epochs=0, seed=seed,
-                         drop_last=drop_last, warmup_order="random" if shuffle else "sequential")
+        super().__init__(len(_targets_of(dataset_or_targets)), batch_size, shuffle=shuffle, drop_last=drop_last,
+                         seed=seed)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return self._warmup_batches()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("strategy") == "random":  # written when "random" was a loss-table sampler
+            state = {k: state[k] for k in ("epoch", "seed", "num_samples")}
+        super().load_state_dict(state)
 
-    def on_after_batch(self, trainer: TrainerView, batch: Batch, outputs: ModelOutputs, per_sample_loss: Any) -> None:
-        return None
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(num_samples={self.num_samples}, batch_size={self.batch_size}, "
+                f"seed={self.seed})")
 
 
 class _LossSelection(BatchSelectionSampler):
@@ -383,7 +390,8 @@ class ChainBatchSampler(AdaptiveBatchSampler):
         return self.chain.draw(self.table, k, rng)
 
 
-def create_sampler(strategy: str, dataset_or_targets: Any, *, batch_size: int, **kwargs: Any) -> BatchSelectionSampler:
+def create_sampler(strategy: str, dataset_or_targets: Any, *, batch_size: int,
+                   **kwargs: Any) -> BatchSelectionSampler | RandomSampler:
     """Build the batch sampler of ``strategy`` (``"random"``, ``"hard"``, ``"adaptive"`` or ``"chain"``).
 
     Parameters

@@ -9,11 +9,12 @@ trainer:
 * batches come from a global batch sampler (:mod:`labelwise.sampling`): ``set_epoch(e)`` then iteration;
   a sampler that is a :class:`~labelwise.engine.Callback` receives ``on_after_batch(None, batch, outputs,
   per_sample_loss)`` with the training step's own outputs (no extra forward pass);
-* models return ``{"logits": [B, C], ...}``; a model with ``needs_targets = True`` gets
-  ``forward(x, targets=y)`` while training; a model with ``loss(outputs, batch, criterion)`` supplies its
-  own per-sample loss (its batch mean is the step loss); ``outputs["loss_logits"]`` (a list) is summed
-  over as in the trainer; a model with ``prepare(X, Y)`` is given the training data once before the
-  first epoch (data-dependent set-up, e.g. CLIF's label co-occurrence graph);
+* the model contract is the trainer's, from the same code (:mod:`labelwise.engine.step`): models return
+  ``{"logits": [B, C], ...}``; a model with ``needs_targets = True`` gets ``forward(x, targets=y)`` while
+  training; a model with ``loss(outputs, batch, criterion)`` supplies its own per-sample loss (its batch
+  mean is the step loss); ``outputs["loss_logits"]`` (a list) is summed over; a model with ``prepare(X, Y)``
+  is given the training data once before the first epoch (data-dependent set-up, e.g. CLIF's label
+  co-occurrence graph);
 * the loss is the criterion's element-wise loss averaged over the ``B x C`` entries (reduction
   ``"mean"``), and the per-sample loss given to callbacks is its sum over labels (the trainer's
   convention);
@@ -55,6 +56,7 @@ import scipy.sparse as sp
 import torch
 
 from labelwise.engine.callbacks import Callback
+from labelwise.engine.step import forward_and_loss, model_outputs
 from labelwise.losses import create_loss
 from labelwise.metrics import mulan_report
 
@@ -147,16 +149,6 @@ def _targets(Y: Any, n: int, what: str) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, Any]:
-    if y is not None and getattr(model, "needs_targets", False):
-        out = model(x, targets=y)
-    else:
-        out = model(x)
-    if not isinstance(out, dict) or "logits" not in out:
-        raise TypeError(f"{type(model).__name__}.forward must return a dict with 'logits', got {type(out).__name__}")
-    return out
-
-
 @torch.inference_mode()
 def predict_scores(model: torch.nn.Module, X: Any, *, batch_size: int = 4096, logits: bool = False,
                    dtype: torch.dtype | None = None) -> np.ndarray:
@@ -187,7 +179,7 @@ def predict_scores(model: torch.nn.Module, X: Any, *, batch_size: int = 4096, lo
     for start in range(0, n, batch_size):
         idx = np.arange(start, min(start + batch_size, n))
         xb = _rows(Xm, idx).to(device)
-        out = _forward(model, xb if dtype is None else xb.to(dtype), None)["logits"]
+        out = model_outputs(model, xb if dtype is None else xb.to(dtype))["logits"]
         out = out.float() if dtype is None else out
         parts.append((out if logits else torch.sigmoid(out)).cpu())
     model.train(was_training)
@@ -321,12 +313,11 @@ def fit_tabular(
     prepare = getattr(model, "prepare", None)
     if callable(prepare):  # data-dependent set-up from the training data (e.g. CLIF's label graph)
         prepare(Xm, y_np)
-    criterion = create_loss(loss, **{**(loss_params or {}), "reduction": "none"})
+    criterion = create_loss(loss, **{**(loss_params or {}), "reduction": "mean"})
     warm = int(lr_warmup_steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
     global_step = 0
     callback = sampler if isinstance(sampler, Callback) or hasattr(sampler, "on_after_batch") else None
-    own_loss = getattr(model, "loss", None)
     snapshots = {int(e) for e in snapshot_epochs}
 
     best_score, best_epoch, best_state = float("nan"), 0, None
@@ -350,16 +341,9 @@ def fit_tabular(
             yb = y_all[index].to(device, non_blocking=True)
             batch = {"input": xb, "target": yb, "mask": None, "index": index}
             optimizer.zero_grad(set_to_none=True)
-            outputs = _forward(model, xb, yb)
-            if callable(own_loss):
-                per_sample = own_loss(outputs, batch, criterion).float()
-                step_loss = per_sample.mean()
-            else:
-                per_sample = None
-                for lg in outputs.get("loss_logits") or [outputs["logits"]]:
-                    s = criterion(lg.float(), yb).sum(dim=1)
-                    per_sample = s if per_sample is None else per_sample + s
-                step_loss = per_sample.sum() / yb.numel()
+            outputs, terms = forward_and_loss(model, batch, criterion)
+            per_sample = terms.per_sample
+            step_loss = terms.reduce()
             step_loss.backward()
             optimizer.step()
             global_step += 1

@@ -28,15 +28,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..fisher import DiagonalFisher
+
 __all__ = ["OnlineEWC"]
 
 
-class OnlineEWC:
-    """Diagonal Fisher accumulated from the training gradients of the current task.
+class OnlineEWC(DiagonalFisher):
+    """Diagonal Fisher accumulated from the training gradients of the current task (:class:`DiagonalFisher`).
 
     Parameters
     ----------
     model : nn.Module
+        Its trainable parameters are tracked.
     lambda_ewc : float
         Penalty weight.
     gamma : float
@@ -44,44 +47,14 @@ class OnlineEWC:
     """
 
     def __init__(self, model: nn.Module, *, lambda_ewc: float = 100.0, gamma: float = 1.0) -> None:
-        if lambda_ewc < 0 or not 0 <= gamma <= 1:
-            raise ValueError("lambda_ewc must be >= 0 and gamma in [0, 1]")
-        self.lambda_ewc = float(lambda_ewc)
-        self.gamma = float(gamma)
-        self._params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-        self._running = {n: torch.zeros_like(p) for n, p in self._params.items()}
-        self._steps = 0
-        self.fisher: dict[str, torch.Tensor] = {}
-        self.anchor: dict[str, torch.Tensor] = {}
+        super().__init__(lambda_ewc=lambda_ewc, gamma=gamma)
+        self.start_task(model)
 
     def penalty(self, model: nn.Module) -> torch.Tensor:
         """``lambda / 2 * sum F (theta - theta*)^2`` (0 before the first task ends)."""
-        total = torch.zeros(())
-        if not self.fisher:
-            return total
-        for n, p in model.named_parameters():
-            if n in self.fisher:
-                total = total + (self.fisher[n] * (p - self.anchor[n]).pow(2)).sum()
-        return 0.5 * self.lambda_ewc * total
+        total = super().penalty(model)
+        return torch.zeros(()) if total is None else total
 
-    @torch.no_grad()
-    def accumulate(self, model: nn.Module) -> None:
-        """Add the squared gradients of the data loss just back-propagated (before the penalty's backward)."""
-        for n, p in model.named_parameters():
-            if n not in self._running or p.grad is None:
-                continue
-            self._running[n] += p.grad.pow(2)
-        self._steps += 1
-
-    @torch.no_grad()
     def end_task(self, model: nn.Module) -> None:
         """Consolidate the task's Fisher and anchor the current parameters."""
-        steps = max(self._steps, 1)
-        for n, p in model.named_parameters():
-            if n not in self._running:
-                continue
-            f = self._running[n] / steps
-            self.fisher[n] = self.gamma * self.fisher[n] + f if n in self.fisher else f
-            self.anchor[n] = p.detach().clone()
-            self._running[n].zero_()
-        self._steps = 0
+        self.consolidate(model)

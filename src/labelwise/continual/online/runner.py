@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelwise.registry import Registry
+from labelwise.engine.step import loss_terms, model_outputs
 
 from .ewc import OnlineEWC
 from .memory_kinds import create_memory
@@ -338,9 +339,17 @@ def build_model(num_classes: int, head: str, cfg: OnlineConfig) -> nn.Module:
     raise ValueError(f"unknown head {head!r}; expected one of {HEADS}")
 
 
-def _loss(outputs: dict[str, Any], y: torch.Tensor) -> torch.Tensor:
-    logits = outputs.get("loss_logits") or [outputs["logits"]]
-    return sum(F.binary_cross_entropy_with_logits(lg.float(), y) for lg in logits)
+def _bce_mean(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The protocol's criterion: BCE with logits, the mean over the batch and all classes (PRS)."""
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, outputs: dict[str, Any] | None = None) -> torch.Tensor:
+    """The step loss of ``(x, y)`` (the model contract of :mod:`labelwise.engine.step`; criterion :func:`_bce_mean`)."""
+    batch = {"input": x, "target": y}
+    if outputs is None:
+        outputs = model_outputs(model, x, y)
+    return loss_terms(model, outputs, batch, _bce_mean).reduce()
 
 
 def _head_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -354,7 +363,7 @@ def _head_parameters(model: nn.Module) -> list[nn.Parameter]:
 def _per_item_gradients_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
     rows = []
     for i in range(len(x)):
-        grads = torch.autograd.grad(_loss(model(x[i : i + 1]), y[i : i + 1]), params, allow_unused=True)
+        grads = torch.autograd.grad(_loss(model, x[i : i + 1], y[i : i + 1]), params, allow_unused=True)
         rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)]))
     return torch.stack(rows)
 
@@ -370,7 +379,7 @@ def _per_item_gradients_vmap(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     def loss_one(ps: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
         out = functional_call(model, {**fixed, **ps}, (xi.unsqueeze(0),))
-        return _loss(out, yi.unsqueeze(0))
+        return _loss(model, xi.unsqueeze(0), yi.unsqueeze(0), outputs=out)
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))(trained, x, y)
     order = [n for n, p in named.items() if id(p) in ids]
@@ -533,7 +542,7 @@ def run_online(
                 mx, my, _ = fetch_train(m_idx)
                 x, y = torch.cat([x, mx]), torch.cat([y, my])
             if len(x):
-                loss = _loss(net(x), y)
+                loss = _loss(net, x, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if ewc is not None:

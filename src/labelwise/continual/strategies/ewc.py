@@ -3,7 +3,8 @@
 After task ``t`` the diagonal Fisher information of the task's masked BCE is estimated from squared
 mini-batch gradients over (at most ``fisher_batches``) batches of its training images (evaluation
 transform, model in eval mode), and accumulated as ``F <- gamma F + F_t``; the anchor ``theta*`` is the model
-after task ``t``. While training later tasks: ``L = L_bce + lambda_ewc / 2 * sum F (theta - theta*)^2``.
+after task ``t``. While training later tasks: ``L = L_bce + lambda_ewc / 2 * sum F (theta - theta*)^2``
+(:class:`labelwise.continual.fisher.DiagonalFisher`, shared with the online EWC).
 
 Examples
 --------
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 
 from labelwise.protocols import StrategyTrainerView
-
+from ..fisher import DiagonalFisher
 from ..losses import asymmetric_bce
 from .base import Strategy, register_strategy
 
@@ -51,8 +52,7 @@ class EWC(Strategy):
         self.lambda_ewc = float(lambda_ewc)
         self.gamma = float(gamma)
         self.fisher_batches = int(fisher_batches)
-        self._fisher: dict[str, torch.Tensor] = {}
-        self._anchor: dict[str, torch.Tensor] = {}
+        self._ewc = DiagonalFisher(lambda_ewc=self.lambda_ewc, gamma=self.gamma)
 
     def end_task(self, trainer: StrategyTrainerView, task: int) -> None:
         from labelwise.data import collate_batch
@@ -65,8 +65,8 @@ class EWC(Strategy):
         gen = torch.Generator().manual_seed(self.seed + 7919 * (task + 1))
         loader = torch.utils.data.DataLoader(data, batch_size=trainer.config.batch_size, shuffle=True,
                                              generator=gen, collate_fn=collate_batch)
-        params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-        fisher = {n: torch.zeros_like(p, device=device) for n, p in params.items()}
+        ewc = self._ewc
+        ewc.start_task(model)
         was = model.training
         model.eval()
         batches = 0
@@ -79,26 +79,12 @@ class EWC(Strategy):
             out = model(batch["input"].to(device))
             loss = asymmetric_bce(out["logits"], batch["target"].to(device), batch["mask"].to(device))
             loss.backward()
-            for n, p in params.items():
-                if p.grad is not None:
-                    fisher[n] += p.grad.detach().pow(2)
+            ewc.accumulate(model)
             batches += 1
         model.zero_grad(set_to_none=True)
         model.train(was)
-        for n in fisher:
-            fisher[n] /= max(batches, 1)
-            self._fisher[n] = self.gamma * self._fisher[n] + fisher[n] if n in self._fisher else fisher[n]
-            self._anchor[n] = params[n].detach().clone()
+        ewc.consolidate(model)
 
-    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any],
-                   outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
-        if not self._fisher:
-            return {}
-        penalty = None
-        for n, p in trainer.model.named_parameters():
-            if n in self._fisher:
-                term = (self._fisher[n].to(p.device) * (p - self._anchor[n].to(p.device)).pow(2)).sum()
-                penalty = term if penalty is None else penalty + term
-        if penalty is None:
-            return {}
-        return {"ewc": 0.5 * self.lambda_ewc * penalty}
+    def loss_terms(self, trainer: StrategyTrainerView, batch: dict[str, Any], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        penalty = self._ewc.penalty(trainer.model)
+        return {} if penalty is None else {"ewc": penalty}
