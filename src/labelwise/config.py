@@ -33,6 +33,13 @@ and validates everything. Every problem is a :class:`ConfigError` naming the dot
 Model, loss, dataset, sampler and callback options are free-form in the schema (each model has its own), and
 are checked against the signature of the registered factory when the configuration is loaded.
 
+:func:`load_config` is the one loader of every command: a run is one *kind* of configuration
+(:data:`CONFIG_KINDS`: ``run``, ``continual``, ``online``, ``select``, ``pretrain``), each a
+:class:`ConfigSchema` read, overridden, validated and reported the same way. The kind is the file's ``kind:``
+key, else the one its sections mark (``continual:`` -> continual, ``sequence:`` -> online, ``protocol:`` /
+``datasets:`` -> select, ``architecture:`` -> pretrain; :func:`infer_kind`), else ``run``; a command passes
+the kind it reads and a file of another kind is an error naming both.
+
 Examples
 --------
 >>> from labelwise.config import load_config
