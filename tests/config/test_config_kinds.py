@@ -198,3 +198,20 @@ def test_doctests_of_the_kinds(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_select_plot_strategies_flag_is_plot_strategies():
+    import argparse
+
+    from labelwise.tabular.cli import add_parser, load_select_config
+
+    p = argparse.ArgumentParser(prog="labelwise")
+    add_parser(p.add_subparsers(dest="command"))
+    plot = p._subparsers._group_actions[0].choices["select"]._subparsers._group_actions[0].choices["plot"]
+    assert {a.dest: a.help for a in plot._actions}["strategies"].startswith(
+        "shorthand for plot.strategies (default random,hard,adaptive)")
+    cfg = load_select_config(p.parse_args(["select", "plot", "--dataset", "scene", "--strategies", "random,chain"]))
+    assert cfg.plot.strategies == ["random", "chain"] and cfg.protocol.strategies == ("random", "hard", "adaptive", "chain")
+    assert cfg.protocol_for("plot").strategies == ("random", "chain")
+    assert load_select_config(p.parse_args(["select", "plot", "--dataset", "scene"])).protocol_for("plot").strategies == (
+        "random", "hard", "adaptive")

@@ -105,15 +105,17 @@ SHORTHANDS: list[tuple[tuple[str, ...], str, str, Any, dict[str, Any]]] = [
 ]
 
 
-def add_protocol_arguments(p: argparse.ArgumentParser, *, shorthands: bool = False) -> None:
+def add_protocol_arguments(p: argparse.ArgumentParser, *, shorthands: bool = False, command: str = "run") -> None:
     """Options shared by ``labelwise select run``/``plot`` and ``benchmarks/batch_selection.py`` (:data:`SHORTHANDS`).
 
     With ``shorthands`` (``labelwise select``) a flag has no default: it is a shorthand for its config key,
     set only when given (:func:`shorthand_overrides`); otherwise (the benchmark script) flags carry the
-    protocol's defaults.
+    protocol's defaults. ``command="plot"`` documents ``--strategies`` as ``plot.strategies``.
     """
     for flags, dest, key, _, options in SHORTHANDS:
         options = dict(options)
+        if dest == "strategies" and command == "plot":
+            key, options["default"] = "plot.strategies", "random,hard,adaptive"
         default = options.pop("default", None)
         text = options.pop("help", "")
         if shorthands:
@@ -212,7 +214,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     r.set_defaults(func=main)
     p = ssub.add_parser("plot", help="convergence (Fig. 3), validation (Fig. 4) and loss-density (Fig. 1) figures",
                         description="Every flag below is a shorthand for a config key (labelwise.tabular.config); "
-                                    "--strategies is plot.strategies here (default random,hard,adaptive).")
+                                    "flags are applied after --config and its key=value overrides.")
     _add_config_arguments(p)
     p.add_argument("--dataset", default=None, help="shorthand for plot.dataset (required): MULAN name or path")
     p.add_argument("--fold", type=int, default=None, help="shorthand for plot.fold (default 0)")
@@ -220,7 +222,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="shorthand for plot.pressure (default 2.0): s_e of the loss-based strategies")
     p.add_argument("--snapshots", default=None,
                    help="shorthand for plot.snapshots: comma list of epochs for the loss-density figure, e.g. 30,70")
-    add_protocol_arguments(p, shorthands=True)
+    add_protocol_arguments(p, shorthands=True, command="plot")
     p.add_argument("--output", "-o", default=None, help="shorthand for output_dir (default runs/select-plot-<time>)")
     p.add_argument("--overwrite", action="store_true",
                    help="allow a non-empty --output: replace the figures there (or write into another directory)")
