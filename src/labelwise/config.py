@@ -161,7 +161,7 @@ class ConfigSchema(ConfigSection):
         _check_finite(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain (JSON/YAML-serialisable) dict of the configuration."""
+        """A plain (JSON/YAML-serialisable) dict of the configuration (model/loss options flattened in)."""
         return self.model_dump(mode="json")
 
 
@@ -321,10 +321,6 @@ class RunConfig(ConfigSchema):
         _check_monitor(self)
         if registered:
             _check_registered(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain (JSON/YAML-serialisable) dict of the configuration, model/loss options flattened in."""
-        return self.model_dump(mode="json")
 
     def resolve_output_dir(self, default_root: str | os.PathLike = "runs") -> Path:
         """``output_dir``, or ``<default_root>/<name or data-model>-<YYYYmmdd-HHMMSS>``."""
