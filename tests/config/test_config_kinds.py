@@ -215,3 +215,18 @@ def test_select_plot_strategies_flag_is_plot_strategies():
     assert cfg.protocol_for("plot").strategies == ("random", "chain")
     assert load_select_config(p.parse_args(["select", "plot", "--dataset", "scene"])).protocol_for("plot").strategies == (
         "random", "hard", "adaptive")
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["train", "--config", "quickstart"], "trainer.max_epoch"),
+    (["continual", "--config", "continual/multidigits20_b4c2"], "trainer.max_epoch"),
+    (["online", "--config", "online/multidigits"], "online.memory"),
+    (["select", "run", "--config", "select/table1"], "protocol.epoch"),
+    (["select", "plot", "--config", "select/table1"], "protocol.epoch"),
+    (["pretrain", "--config", "pretrain/md_resnet10t"], "run.trainer.max_epoch"),
+])
+def test_every_command_reports_config_errors_the_same_way(argv, key, capsys):
+    assert main([*argv, f"{key}=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    name = argv[argv.index("--config") + 1]
+    assert len(err) == 1 and err[0].startswith(f"labelwise: error: {config_dir() / name}.yaml: {key}: unknown key (did you mean")
