@@ -116,7 +116,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .run import format_metrics, train_from_config
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, kind="run")
     if args.no_progress:
         cfg = cfg.model_copy(update={"trainer": cfg.trainer.model_copy(update={"progress": False})})
     summary = train_from_config(cfg, output_dir=args.output, resume=args.resume, evaluate_test=not args.no_test,

@@ -33,6 +33,13 @@ and validates everything. Every problem is a :class:`ConfigError` naming the dot
 Model, loss, dataset, sampler and callback options are free-form in the schema (each model has its own), and
 are checked against the signature of the registered factory when the configuration is loaded.
 
+:func:`load_config` is the one loader of every command: a run is one *kind* of configuration
+(:data:`CONFIG_KINDS`: ``run``, ``continual``, ``online``, ``select``, ``pretrain``), each a
+:class:`ConfigSchema` read, overridden, validated and reported the same way. The kind is the file's ``kind:``
+key, else the one its sections mark (``continual:`` -> continual, ``sequence:`` -> online, ``protocol:`` /
+``datasets:`` -> select, ``architecture:`` -> pretrain; :func:`infer_kind`), else ``run``; a command passes
+the kind it reads and a file of another kind is an error naming both.
+
 Examples
 --------
 >>> from labelwise.config import load_config
@@ -50,14 +57,16 @@ trainer.lr: Input should be greater than 0
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.util
 import math
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, ClassVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -66,6 +75,13 @@ from .engine.config import TrainerConfig
 from .registry import OptionError
 
 __all__ = [
+    "CONFIG_KINDS",
+    "ConfigKind",
+    "ConfigSchema",
+    "ConfigSection",
+    "infer_kind",
+    "read_config",
+    "validate_config",
     "ConfigError",
     "DuplicateKeyError",
     "DataConfig",
@@ -103,8 +119,49 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: {body}" if source else body)
 
 
-class _Strict(BaseModel):
+class ConfigSection(BaseModel):
+    """Base of every configuration section: an unknown key is an error, assignments are validated.
+
+    Sections of the other configuration kinds (``continual``, ``online``, ``protocol``, ...) derive from it
+    so that :func:`load_config` walks them for overrides and names their keys in errors.
+    """
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_Strict = ConfigSection
+
+
+class ConfigSchema(ConfigSection):
+    """Base of a configuration kind: the top level of a YAML file that :func:`load_config` reads.
+
+    A kind adds two hooks to the pydantic schema:
+
+    - :meth:`prepare` applies the parsed ``key=value`` overrides to the raw mapping (by default
+      :func:`apply_overrides`, which checks every key against the schema);
+    - :meth:`check` validates what pydantic cannot (numbers are finite; with ``registered``, names are
+      registered and options are accepted by the factories), raising :class:`ConfigError`.
+
+    Examples
+    --------
+    >>> RunConfig.KIND, issubclass(RunConfig, ConfigSchema)
+    ('run', True)
+    """
+
+    KIND: ClassVar[str] = ""
+
+    @classmethod
+    def prepare(cls, raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+        """Apply the parsed overrides to the raw mapping read from the file (in place; also returned)."""
+        return apply_overrides(raw, overrides, schema=cls)
+
+    def check(self, *, registered: bool = True) -> None:
+        """Checks beyond the schema: every number is finite (kinds add theirs)."""
+        _check_finite(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain (JSON/YAML-serialisable) dict of the configuration (model/loss options flattened in)."""
+        return self.model_dump(mode="json")
 
 
 class DataConfig(_Strict):
@@ -236,8 +293,8 @@ class CallbackConfig(_Named):
         return {"name": value} if isinstance(value, str) else value
 
 
-class RunConfig(_Strict):
-    """Everything that defines a training run.
+class RunConfig(ConfigSchema):
+    """Everything that defines a training run (the ``run`` kind, read by ``labelwise train``).
 
     Examples
     --------
@@ -255,9 +312,14 @@ class RunConfig(_Strict):
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     callbacks: list[CallbackConfig] = Field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A plain (JSON/YAML-serialisable) dict of the configuration, model/loss options flattened in."""
-        return self.model_dump(mode="json")
+    KIND: ClassVar[str] = "run"
+
+    def check(self, *, registered: bool = True) -> None:
+        """Finite numbers, ``trainer.monitor`` a metric of the evaluator; with ``registered``, names and options."""
+        _check_finite(self)
+        _check_monitor(self)
+        if registered:
+            _check_registered(self)
 
     def resolve_output_dir(self, default_root: str | os.PathLike = "runs") -> Path:
         """``output_dir``, or ``<default_root>/<name or data-model>-<YYYYmmdd-HHMMSS>``."""
@@ -380,9 +442,9 @@ def _unknown_key_message(key: str, model: type[BaseModel]) -> str:
     return f"unknown key{hint}; valid keys: {', '.join(valid)}"
 
 
-def _field_path(loc: Sequence[Any]) -> str:
+def _field_path(loc: Sequence[Any], schema: type[BaseModel] | None = None) -> str:
     """Turn a pydantic error location into the dotted key of the user's file (drop union-member tags)."""
-    model: type[BaseModel] | None = RunConfig
+    model: type[BaseModel] | None = schema or RunConfig
     parts: list[str] = []
     free = False
     for item in loc:
@@ -409,14 +471,14 @@ def _field_path(loc: Sequence[Any]) -> str:
     return ".".join(parts)
 
 
-def _format_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
+def _format_validation_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> list[tuple[str, str]]:
     grouped: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False):
-        path = _field_path(err["loc"])
+        path = _field_path(err["loc"], schema)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             parent = path.rsplit(".", 1)[0] if "." in path else ""
-            model = _model_at(parent)
+            model = _model_at(parent, schema)
             msg = _unknown_key_message(path.rsplit(".", 1)[-1], model) if model else "unknown key"
         elif err["type"] == "missing":
             msg = "required key is missing"
@@ -428,8 +490,8 @@ def _format_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
     return [(path, " or ".join(msgs)) for path, msgs in grouped.items()]
 
 
-def _model_at(dotted: str) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = RunConfig
+def _model_at(dotted: str, schema: type[BaseModel] | None = None) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = schema or RunConfig
     for key in filter(None, dotted.split(".")):
         if model is None or key not in model.model_fields:
             return None
@@ -462,10 +524,12 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, Any]]:
     return parsed
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Iterable[str | tuple[str, Any]]) -> dict[str, Any]:
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str | tuple[str, Any]], *,
+                    schema: type[BaseModel] | None = None) -> dict[str, Any]:
     """Set dotted keys in a raw configuration dict (in place, also returned), checking every key.
 
-    A key unknown at its level raises a :class:`ConfigError` naming the full dotted key and listing the
+    ``schema`` is the configuration kind the keys belong to (default :class:`RunConfig`; see
+    :data:`CONFIG_KINDS`). A key unknown at its level raises a :class:`ConfigError` naming the full dotted key and listing the
     valid keys of that level. Keys inside free-form sections (``data.options``, model, loss and sampler
     options) are created as needed. Items of the ``callbacks`` list are addressed by index
     (``callbacks.0.every=2``; the next index adds an item).
@@ -485,7 +549,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str | tuple[str, An
     for dotted, value in items:
         parts = dotted.split(".")
         node: Any = raw
-        model: type[BaseModel] | None = RunConfig
+        model: type[BaseModel] | None = schema or RunConfig
         free = False
         for depth, key in enumerate(parts):
             here = ".".join(parts[: depth + 1])
@@ -744,36 +808,202 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+@dataclass(frozen=True)
+class ConfigKind:
+    """One kind of configuration file: its schema, the sections that mark it and the command that reads it.
+
+    Attributes
+    ----------
+    name : str
+        ``run``, ``continual``, ``online``, ``select`` or ``pretrain``.
+    schema : str
+        ``"module:Class"`` of its :class:`ConfigSchema`. The kinds other than ``run`` are defined by the
+        packages that run them (above this layer); the table names them and :meth:`load_schema` imports the
+        module when a file of that kind is loaded, the way an entry point names a plugin.
+    markers : tuple of str
+        Top-level sections that only a file of this kind has (see :func:`infer_kind`).
+    command : str
+        The ``labelwise`` command that runs it.
+    """
+
+    name: str
+    schema: str
+    markers: tuple[str, ...]
+    command: str
+
+    def load_schema(self) -> type[ConfigSchema]:
+        """The schema class (imports its module)."""
+        module, _, attr = self.schema.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        if not (isinstance(cls, type) and issubclass(cls, ConfigSchema)):  # pragma: no cover - a wiring bug
+            raise TypeError(f"{self.schema} is not a ConfigSchema")
+        return cls
+
+
+#: The configuration kinds :func:`load_config` reads (docs: src/labelwise/configs/README.md, "Kinds").
+CONFIG_KINDS: dict[str, ConfigKind] = {k.name: k for k in (
+    ConfigKind("run", "labelwise.config:RunConfig", (), "labelwise train"),
+    ConfigKind("continual", "labelwise.continual.config:ContinualConfig", ("continual", "strategy", "strategies"),
+               "labelwise continual"),
+    ConfigKind("online", "labelwise.continual.online.config:OnlineRunConfig", ("sequence", "online", "methods"),
+               "labelwise online"),
+    ConfigKind("select", "labelwise.tabular.config:SelectConfig", ("protocol", "datasets", "table1", "plot"),
+               "labelwise select"),
+    ConfigKind("pretrain", "labelwise.pretrain:PretrainRecipe", ("architecture", "probe", "quick"),
+               "labelwise pretrain"),
+)}
+
+
+def infer_kind(raw: Mapping[str, Any]) -> str:
+    """The kind of a raw configuration mapping: its ``kind:`` key, else the kind its sections mark, else ``run``.
+
+    The marker sections are :attr:`ConfigKind.markers` (``continual``/``strategy`` -> continual,
+    ``sequence``/``online``/``methods`` -> online, ``protocol``/``datasets`` -> select,
+    ``architecture``/``probe`` -> pretrain). Sections of two kinds are an error.
+
+    Examples
+    --------
+    >>> infer_kind({"data": {"name": "csv"}, "model": {"name": "ofml"}})
+    'run'
+    >>> infer_kind({"data": {}, "model": {}, "continual": {"scenario": "B4-C2"}})
+    'continual'
+    >>> infer_kind({"kind": "select", "protocol": {"epochs": 2}})
+    'select'
+    >>> infer_kind({"kind": "contiual"})
+    Traceback (most recent call last):
+    ...
+    labelwise.config.ConfigError: kind: unknown configuration kind 'contiual' (did you mean 'continual'?); kinds: run, continual, online, select, pretrain
+    """
+    if "kind" in raw:
+        kind = raw["kind"]
+        if kind not in CONFIG_KINDS:
+            close = difflib.get_close_matches(str(kind), list(CONFIG_KINDS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError([("kind", f"unknown configuration kind {kind!r}{hint}; kinds: {', '.join(CONFIG_KINDS)}")])
+        return str(kind)
+    found = {k.name: [m for m in k.markers if m in raw] for k in CONFIG_KINDS.values()}
+    found = {name: marks for name, marks in found.items() if marks}
+    if len(found) > 1:
+        which = "; ".join(f"{', '.join(m)} ({name})" for name, m in found.items())
+        raise ConfigError([("kind", f"the file has sections of several kinds: {which}; set kind: to one of them "
+                                    "and remove the others")])
+    return next(iter(found), "run")
+
+
+def read_config(source: str | os.PathLike | Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Read a configuration source into a fresh raw mapping, and the file it came from (None for a mapping).
+
+    ``source`` is a YAML file, the name of a shipped config (:func:`labelwise.shipped_configs.resolve_config`;
+    an existing path wins) or a mapping (deep-copied). Reading checks the YAML (duplicate keys, syntax),
+    not the schema: that is :func:`validate_config`.
+
+    Examples
+    --------
+    >>> raw, src = read_config("quickstart")
+    >>> sorted(raw)[:3], src.endswith("quickstart.yaml")
+    (['data', 'loss', 'model'], True)
+    """
+    if isinstance(source, Mapping):
+        return _deepcopy(dict(source)), None
+    from .shipped_configs import resolve_config
+
+    path = resolve_config(source)
+    return _read_yaml(path), str(path)
+
+
+def validate_config(
+    raw: dict[str, Any],
+    overrides: Iterable[str | tuple[str, Any]] = (),
+    *,
+    kind: str | type[ConfigSchema] | None = None,
+    check: bool = True,
+    source: str | None = None,
+) -> Any:
+    """Apply overrides to a raw mapping (from :func:`read_config`) and validate it into its kind's schema.
+
+    This is the second half of :func:`load_config` (which documents the parameters); ``source`` names the
+    file in errors. Commands that add overrides of their own between reading and validating (``labelwise
+    pretrain --quick`` applies the recipe's ``quick`` list) call the two halves.
+    """
+    try:
+        schema = _schema_for(raw, kind)
+        raw.pop("kind", None)
+        items = parse_overrides_items(overrides)
+        prepared = schema.prepare(raw, items)
+        try:
+            cfg = schema.model_validate(prepared)
+        except ValidationError as exc:
+            raise ConfigError(_format_validation_error(exc, schema)) from None
+        cfg.check(registered=check)
+    except ConfigError as exc:
+        if source is not None and exc.source is None:
+            raise ConfigError(exc.errors, source=source) from None
+        raise
+    return cfg
+
+
+def parse_overrides_items(overrides: Iterable[str | tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``key=value`` strings parsed (:func:`parse_overrides`); ``(key, value)`` pairs kept as they are."""
+    return [o if isinstance(o, tuple) else parse_overrides([o])[0] for o in overrides]
+
+
+def _schema_for(raw: Mapping[str, Any], kind: str | type[ConfigSchema] | None) -> type[ConfigSchema]:
+    """The schema of ``kind`` (a name or a class), or of the inferred kind; a file of another kind is an error."""
+    if isinstance(kind, type):
+        return kind
+    found = infer_kind(raw)
+    if kind is None:
+        return CONFIG_KINDS[found].load_schema()
+    if kind not in CONFIG_KINDS:
+        raise ValueError(f"unknown configuration kind {kind!r}; kinds: {', '.join(CONFIG_KINDS)}")
+    declared = "kind" in raw or any(m in raw for m in CONFIG_KINDS[found].markers)
+    if found != kind and declared:
+        why = "its kind: key" if "kind" in raw else \
+            f"its {', '.join(repr(m) for m in CONFIG_KINDS[found].markers if m in raw)} section(s)"
+        raise ConfigError([("kind", f"this is a {found} configuration ({why}); {CONFIG_KINDS[kind].command} reads "
+                                    f"{kind} configurations (run it with {CONFIG_KINDS[found].command})")])
+    return CONFIG_KINDS[kind].load_schema()
+
+
 def load_config(
     source: str | os.PathLike | Mapping[str, Any],
     overrides: Iterable[str | tuple[str, Any]] = (),
     *,
+    kind: str | type[ConfigSchema] | None = None,
     check: bool = True,
-) -> RunConfig:
-    """Load, override and validate a run configuration.
+) -> Any:
+    """Load, override and validate a configuration of any kind: the one loader of every ``labelwise`` command.
 
     Parameters
     ----------
     source : str, path or mapping
-        A YAML file, the name of a shipped config (``"quickstart"``, ``"dlfl/multidigits20_ofml"``; see
-        :mod:`labelwise.shipped_configs`; an existing path wins), or an already-parsed mapping (e.g. the ``run_config`` stored in a checkpoint).
+        A YAML file, the name of a shipped config (``"quickstart"``, ``"dlfl/multidigits20_ofml"``,
+        ``"continual/voc_b4c2"``; see :mod:`labelwise.shipped_configs`; an existing path wins), or an
+        already-parsed mapping (e.g. the ``run_config`` stored in a checkpoint).
     overrides : iterable of str
-        Dotted ``key=value`` assignments applied before validation (values parsed as YAML).
+        Dotted ``key=value`` assignments applied before validation (values parsed as YAML), checked against
+        the kind's schema.
+    kind : str or ConfigSchema class, optional
+        ``run``, ``continual``, ``online``, ``select`` or ``pretrain`` (:data:`CONFIG_KINDS`). Default: the
+        file's ``kind:`` key, else the kind its sections mark (:func:`infer_kind`), else ``run``. A file of
+        another kind than the one asked for is an error naming both.
     check : bool
-        Also check that the dataset, model and loss names are registered and that their options are
-        accepted by the factories (imports the models and losses packages).
+        Also check that names are registered and that their options are accepted by the factories (imports
+        the models, losses, ... packages).
 
     Returns
     -------
-    RunConfig
+    ConfigSchema
+        A :class:`RunConfig` for the ``run`` kind; the kind's schema otherwise
+        (:class:`labelwise.continual.config.ContinualConfig`, ...).
 
     Raises
     ------
     FileNotFoundError
         The file does not exist and is not a shipped config name (the message lists close names).
     ConfigError
-        Invalid YAML (with line and column), an unknown key, a bad value, an unknown name or option; the
-        message names the dotted key (and the file).
+        Invalid YAML (with line and column), a duplicate key (with both lines), an unknown key, a bad or
+        non-finite value, an unknown name or option; the message names the file and the dotted key.
 
     Examples
     --------
@@ -785,31 +1015,11 @@ def load_config(
     Traceback (most recent call last):
     ...
     labelwise.config.ConfigError: lr: unknown key; valid keys: callbacks, data, loss, model, name, output_dir, sampler, trainer
+    >>> type(load_config("online/multidigits", ["online.memory_size=50"], check=False)).__name__
+    'OnlineRunConfig'
     """
-    src: str | None = None
-    if isinstance(source, Mapping):
-        raw = _deepcopy(dict(source))
-    else:
-        from .shipped_configs import resolve_config
-
-        path = resolve_config(source)
-        src = str(path)
-        raw = _read_yaml(path)
-    try:
-        apply_overrides(raw, overrides)
-        try:
-            cfg = RunConfig.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(_format_validation_error(exc)) from None
-        _check_finite(cfg)
-        _check_monitor(cfg)
-        if check:
-            _check_registered(cfg)
-    except ConfigError as exc:
-        if src is not None and exc.source is None:
-            raise ConfigError(exc.errors, source=src) from None
-        raise
-    return cfg
+    raw, src = read_config(source)
+    return validate_config(raw, overrides, kind=kind, check=check, source=src)
 
 
 def _deepcopy(obj: Any) -> Any:

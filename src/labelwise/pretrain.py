@@ -25,11 +25,16 @@ A recipe (a YAML file, or a shipped name ``pretrain/*`` from labelwise/configs/p
     Dotted overrides (``run.trainer.max_epochs=1``) applied by ``--quick``: a run of a few seconds that
     exercises the whole recipe (tests).
 
+A recipe is the ``pretrain`` kind of :func:`labelwise.config.load_config` (:class:`PretrainRecipe`; a file
+with an ``architecture`` or ``probe`` section): the same YAML checks, dotted ``key=value`` overrides checked
+against the schema (``run.trainer.max_epochs=2``), and errors naming the file and the key.
+
 Examples
 --------
->>> from labelwise.pretrain import apply_overrides
->>> apply_overrides({"run": {"trainer": {"max_epochs": 30}}}, ["run.trainer.max_epochs=1"])
-{'run': {'trainer': {'max_epochs': 1}}}
+>>> from labelwise.config import load_config
+>>> recipe = load_config("pretrain/md_resnet10t", ["run.trainer.max_epochs=1"], check=False)
+>>> type(recipe).__name__, recipe.architecture.backbone, recipe.run.trainer.max_epochs
+('PretrainRecipe', 'resnet10t', 1)
 """
 
 from __future__ import annotations
@@ -44,14 +49,17 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
+
+from .config import ConfigSchema, ConfigSection, DataConfig, RunConfig
 
 __all__ = [
+    "PretrainRecipe",
     "load_recipe",
-    "apply_overrides",
     "pretrain",
     "extract_features",
     "linear_probe",
@@ -60,76 +68,93 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"name", "seed", "description", "architecture", "run", "probe", "export", "quick"}
+class ArchitectureSection(ConfigSection):
+    """The ``architecture`` section: the backbone and the options that define its weight shapes."""
+
+    backbone: str = Field(..., min_length=1, description="timm name of the backbone.")
+    backbone_kwargs: dict[str, Any] = Field(default_factory=dict, description="Options that define the shapes.")
 
 
-def apply_overrides(recipe: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Return a copy of ``recipe`` with dotted ``key=value`` overrides (YAML values) applied.
+class ProbeSection(ConfigSection):
+    """The ``probe`` section: the held-out task of the card's linear probe."""
 
-    Examples
-    --------
-    >>> apply_overrides({"a": {"b": 1}}, ["a.c=[1, 2]"])
-    {'a': {'b': 1, 'c': [1, 2]}}
-    """
-    from .config import yaml_load
+    data: DataConfig
+    backbone_kwargs: dict[str, Any] = Field(default_factory=dict, description="Non-shape options for features.")
 
-    out = copy.deepcopy(recipe)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"override {item!r} is not of the form dotted.key=value")
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a mapping")
-        node[parts[-1]] = yaml_load(raw) if raw.strip() else None
-    return out
+
+class ExportSection(ConfigSection):
+    """The ``export`` section."""
+
+    dtype: Literal["float16", "float32", "bfloat16"] = "float32"
+
+
+class PretrainRecipe(ConfigSchema):
+    """A pretraining recipe (module documentation): the ``pretrain`` configuration kind."""
+
+    name: str = Field(..., min_length=1, description="Weights name: <name>.safetensors, <name>.json, <name>.md.")
+    seed: int = 0
+    description: str = ""
+    architecture: ArchitectureSection
+    run: RunConfig
+    probe: ProbeSection
+    export: ExportSection = Field(default_factory=ExportSection)
+    quick: list[str] = Field(default_factory=list, description="Dotted overrides applied by --quick.")
+
+    KIND: ClassVar[str] = "pretrain"
+
+    def check(self, *, registered: bool = True) -> None:
+        """Finite numbers; the run section with the architecture filled in is a valid run configuration."""
+        super().check(registered=registered)
+        from .config import ConfigError, load_config
+
+        recipe = self.to_recipe()
+        try:
+            _run_config(recipe, None, None, check=registered)
+        except ConfigError as exc:
+            raise ConfigError([(f"run.{k}" if k else "run", m) for k, m in exc.errors]) from None
+        if registered:
+            try:
+                load_config({"data": {**recipe["probe"]["data"], "val_split": None}, "model": {"name": "ofml"}})
+            except ConfigError as exc:
+                raise ConfigError([(f"probe.{k}" if k else "probe", m) for k, m in exc.errors]) from None
+
+    def to_recipe(self) -> dict[str, Any]:
+        """The recipe as a plain dict of the keys the file (and the overrides) set, as :func:`pretrain` takes it."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 def load_recipe(source: str | os.PathLike[str] | dict[str, Any], overrides: Sequence[str] = (), *,
                 quick: bool = False) -> dict[str, Any]:
     """Read and check a pretraining recipe (see the module docstring), with ``--quick`` and dotted overrides.
 
+    The recipe goes through :func:`labelwise.config.load_config` (``kind="pretrain"``); with ``quick`` the
+    recipe's own ``quick`` overrides are applied first, then ``overrides``.
+
+    Returns
+    -------
+    dict
+        The recipe's keys (:meth:`PretrainRecipe.to_recipe`) and ``_source``, the file it came from.
+
     Raises
     ------
     FileNotFoundError
         The recipe file does not exist.
-    ValueError
-        A missing or unknown top-level key, or an unusable value (named, with the file).
+    labelwise.config.ConfigError
+        A missing or unknown key, or an unusable value (named, with the file).
 
     Examples
     --------
     >>> load_recipe({"name": "x"})
     Traceback (most recent call last):
     ...
-    ValueError: recipe <dict>: missing key(s) 'architecture', 'run', 'probe'
+    labelwise.config.ConfigError: architecture: required key is missing; run: required key is missing; probe: required key is missing
     """
-    from .config import yaml_load
+    from .config import read_config, validate_config
 
-    where = "<dict>"
-    if not isinstance(source, dict):
-        from .shipped_configs import resolve_config
-
-        where = os.fspath(resolve_config(source))  # a file, or a shipped name such as pretrain/md_resnet10t
-        source = yaml_load(Path(where).read_text(encoding="utf-8"))
-        if not isinstance(source, dict):
-            raise ValueError(f"recipe {where}: expected a mapping at the top level")
-    missing = [k for k in ("name", "architecture", "run", "probe") if k not in source]
-    if missing:
-        raise ValueError(f"recipe {where}: missing key(s) {', '.join(map(repr, missing))}")
-    unknown = sorted(set(source) - _TOP_KEYS)
-    if unknown:
-        raise ValueError(f"recipe {where}: unknown key(s) {', '.join(map(repr, unknown))}; accepted: "
-                         f"{', '.join(sorted(_TOP_KEYS))}")
-    if "backbone" not in (source["architecture"] or {}):
-        raise ValueError(f"recipe {where}: architecture.backbone is required")
-    recipe = copy.deepcopy(source)
-    if quick:
-        recipe = apply_overrides(recipe, list(recipe.get("quick") or []))
-    recipe = apply_overrides(recipe, overrides)
-    recipe["_source"] = where
+    raw, src = read_config(source)
+    extra = list(raw.get("quick") or []) if quick and isinstance(raw.get("quick"), list) else []
+    recipe = validate_config(raw, [*extra, *overrides], kind="pretrain", source=src).to_recipe()
+    recipe["_source"] = src or "<dict>"
     return recipe
 
 
@@ -227,7 +252,7 @@ def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
             "classes": int(keep.sum())}
 
 
-def _run_config(recipe: dict[str, Any], device: str | None, workers: int | None) -> Any:
+def _run_config(recipe: dict[str, Any], device: str | None, workers: int | None, *, check: bool = True) -> Any:
     from .config import load_config
 
     run = copy.deepcopy(recipe["run"])
@@ -247,7 +272,7 @@ def _run_config(recipe: dict[str, Any], device: str | None, workers: int | None)
             trainer.setdefault("pin_memory", True)
     if workers is not None:
         trainer["num_workers"] = int(workers)
-    return load_config(run)
+    return load_config(run, kind="run", check=check)
 
 
 def _write_card_markdown(card: dict[str, Any], path: Path) -> None:

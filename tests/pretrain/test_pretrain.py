@@ -35,6 +35,6 @@ def test_quick_recipe_runs_and_writes_a_card(recipe, tmp_path, monkeypatch):
 def test_recipe_errors_name_the_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\narchitecture: {backbone: resnet10t}\nrun: {}\nprobe: {}\nextra: 1\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: unknown key\(s\) 'extra'"):
+    with pytest.raises(ValueError, match=r"bad\.yaml: .*extra: unknown key"):
         load_recipe(bad)
     assert main(["pretrain", "--config", str(tmp_path / "missing.yaml")]) == 2

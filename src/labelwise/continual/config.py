@@ -18,9 +18,17 @@
     strategies:                  # options per strategy, merged under `strategy.options` when it is selected
       er: {memory_per_class: 2}
 
-``data``, ``model`` and ``trainer`` are validated by :func:`labelwise.config.load_config` (``loss`` is not
-used: each strategy defines its losses). Dotted overrides address every section
-(``continual.scenario=B5-C3``, ``strategy.options.alpha=1.0``, ``trainer.max_epochs=2``).
+It is the ``continual`` kind of :func:`labelwise.config.load_config` (a file with a ``continual:`` or
+``strategy:`` section, or ``kind: continual``): :class:`ContinualConfig` is a :class:`~labelwise.config.RunConfig`
+with three more sections, read, overridden and validated like any run (``loss`` is not used: each strategy
+defines its losses; ``sampler`` and ``callbacks`` are refused: the runner draws each task's batches and the
+strategy is its callback). Dotted overrides address every section (``continual.scenario=B5-C3``,
+``strategy.options.alpha=1.0``, ``trainer.max_epochs=2``); ``labelwise continual --strategy NAME`` is a
+shorthand for ``strategy.name=NAME``.
+
+The options of the selected strategy are ``strategies.<name>``, then the file's ``strategy.options`` when the
+file's ``strategy.name`` is the selected one (another strategy does not inherit them), then the
+``strategy.options.*`` overrides.
 
 Examples
 --------
@@ -28,25 +36,20 @@ Examples
 ...                              "continual": {"scenario": "B4-C2"}}, ["strategy.options.alpha=1.0"], check=False)
 >>> cfg.continual.scenario, cfg.strategy.name, cfg.strategy.options
 ('B4-C2', 'rebll', {'alpha': 1.0})
+>>> from labelwise.config import load_config
+>>> type(load_config("continual/multidigits20_b4c2", ["strategy.name=er"], check=False).strategy.options)
+<class 'dict'>
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from labelwise.config import (
-    ConfigError,
-    DuplicateKeyError,
-    RunConfig,
-    load_config,
-    parse_overrides,
-    yaml_load,
-)
+from labelwise.config import ConfigError, ConfigSection, RunConfig, apply_overrides, load_config
 from labelwise.registry import OptionError
 
 from .scenarios import parse_scenario
@@ -54,10 +57,8 @@ from .scenarios import parse_scenario
 __all__ = ["ContinualSection", "StrategySection", "ContinualConfig", "load_continual_config"]
 
 
-class ContinualSection(BaseModel):
+class ContinualSection(ConfigSection):
     """The ``continual`` section."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     scenario: str = Field(..., description="B<x>-C<y>, e.g. B4-C2.")
     class_order: str | list[str] = Field("alphabetical", description="alphabetical | dataset | random | class list.")
@@ -81,34 +82,69 @@ class ContinualSection(BaseModel):
         return v
 
 
-class StrategySection(BaseModel):
+class StrategySection(ConfigSection):
     """The ``strategy`` section: a registered name and its options."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: str = Field("rebll", min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-@dataclass
-class ContinualConfig:
-    """A loaded continual configuration: the run sections, ``continual``, the selected strategy."""
+class ContinualConfig(RunConfig):
+    """A continual configuration: the run sections plus ``continual``, ``strategy`` and ``strategies``.
 
-    run: RunConfig
+    ``strategy.options`` are the resolved options of the selected strategy (module documentation).
+    """
+
     continual: ContinualSection
-    strategy: StrategySection
-    source: str | None = None
+    strategy: StrategySection = Field(default_factory=StrategySection)
+    strategies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per strategy, used when that strategy is selected.")
+
+    KIND: ClassVar[str] = "continual"
+
+    @classmethod
+    def prepare(cls, raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+        """Apply the overrides, then resolve the selected strategy's options (module documentation)."""
+        strategy = raw.get("strategy")
+        file_name = (strategy.get("name", "rebll") if isinstance(strategy, dict) else None)
+        file_options = dict(strategy.get("options") or {}) if isinstance(strategy, dict) else {}
+        raw.pop("loss", None)  # each strategy defines its losses
+        apply_overrides(raw, overrides, schema=cls)
+        strategy = raw.get("strategy")
+        if not isinstance(strategy, dict):
+            return raw  # validation names the bad section
+        name = strategy.get("name", "rebll")
+        set_here = {k.split(".", 2)[2] for k, _ in overrides if k.startswith("strategy.options.") and k.count(".") == 2}
+        options = dict(strategy.get("options") or {})
+        if name != file_name:  # another strategy starts from its own options, plus the command line's
+            options = {k: v for k, v in options.items() if k in set_here or k not in file_options}
+        per_strategy = raw.get("strategies") or {}
+        own = per_strategy.get(name) if isinstance(per_strategy, dict) else None
+        strategy["options"] = {**dict(own or {}), **options}
+        return raw
+
+    @property
+    def run(self) -> RunConfig:
+        """The run sections (``data``, ``model``, ``trainer``, ...) as a plain :class:`RunConfig`."""
+        return RunConfig.model_validate(self.model_dump(include=set(RunConfig.model_fields)))
+
+    def check(self, *, registered: bool = True) -> None:
+        """The run checks; the sampler and callbacks sections are refused; the strategy is always checked."""
+        super().check(registered=registered)
+        if self.sampler.name != "random" or self.sampler.kwargs:  # the runner draws each task's batches itself
+            raise ConfigError([("sampler", "labelwise continual trains every task with random batches; remove the "
+                                           "sampler section (batch selection is for labelwise train)")])
+        if self.callbacks:
+            raise ConfigError([("callbacks", "labelwise continual does not build callbacks from the configuration "
+                                             "(the strategy is its callback); remove the callbacks section")])
+        _check_strategy(self.strategy)
 
     def to_dict(self) -> dict[str, Any]:
-        d = self.run.to_dict()
+        """The resolved configuration as written to the run directory (without ``loss`` and ``strategies``)."""
+        d = self.model_dump(mode="json")
         d.pop("loss", None)
-        d["continual"] = self.continual.model_dump(mode="json")
-        d["strategy"] = self.strategy.model_dump(mode="json")
+        d.pop("strategies", None)
         return d
-
-
-def _err(key: str, msg: str, source: str | None) -> ConfigError:
-    return ConfigError([(key, msg)], source=source)
 
 
 def load_continual_config(
@@ -118,7 +154,7 @@ def load_continual_config(
     strategy: str | None = None,
     check: bool = True,
 ) -> ContinualConfig:
-    """Load, override and validate a continual configuration (module documentation).
+    """Load a continual configuration: :func:`labelwise.config.load_config` with ``kind="continual"``.
 
     Parameters
     ----------
@@ -126,8 +162,7 @@ def load_continual_config(
     overrides : iterable of str
         Dotted ``key=value`` overrides of any section.
     strategy : str, optional
-        Select this strategy (its ``strategies.<name>`` options are applied, then ``strategy.options``
-        overrides given on the command line).
+        Select this strategy: a shorthand for the override ``strategy.name=<strategy>`` (applied last).
     check : bool
         Check registered names/options of data and model (the strategy's name and options are always checked).
 
@@ -135,80 +170,23 @@ def load_continual_config(
     ------
     FileNotFoundError, ConfigError
     """
-    src = None
-    if isinstance(source, Mapping):
-        raw = {k: v for k, v in dict(source).items()}
-    else:
-        from labelwise.shipped_configs import resolve_config
-
-        path = resolve_config(source)
-        src = str(path)
-        try:
-            raw = yaml_load(path.read_text()) or {}
-        except DuplicateKeyError as exc:
-            raise _err(exc.key, f"duplicate key on lines {exc.lines[0]} and {exc.lines[1]} (keep one)", src) from exc
-        if not isinstance(raw, dict):
-            raise _err("<root>", "the file must hold a mapping", src)
-    cont_raw = dict(raw.pop("continual", None) or {})
-    strat_raw = dict(raw.pop("strategy", None) or {})
-    per_strategy = dict(raw.pop("strategies", None) or {})
-    raw.pop("loss", None)
-    run_over: list[tuple[str, Any]] = []
-    strat_over: dict[str, Any] = {}
-    for key, value in parse_overrides(overrides):
-        head, _, rest = key.partition(".")
-        if head == "continual":
-            if not rest or "." in rest:
-                raise _err(key, "continual keys are one level deep (continual.scenario=B4-C2)", src)
-            cont_raw[rest] = value
-        elif head == "strategy":
-            if rest == "name":
-                strat_raw["name"] = value
-            elif rest.startswith("options.") and rest.count(".") == 1:
-                strat_over[rest.split(".", 1)[1]] = value
-            else:
-                raise _err(key, "use strategy.name=NAME or strategy.options.KEY=VALUE", src)
-        else:
-            run_over.append((key, value))
-    try:
-        cont = ContinualSection.model_validate(cont_raw)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise _err("continual." + ".".join(str(p) for p in e["loc"]) if e["loc"] else "continual", e["msg"], src) from None
-    try:
-        strat = StrategySection.model_validate(strat_raw)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise _err("strategy." + ".".join(str(p) for p in e["loc"]), e["msg"], src) from None
-    # the config's strategy.options belong to its strategy.name; another --strategy starts from its own
-    base_options = strat.options if strategy is None or strategy == strat.name else {}
+    items: list[Any] = list(overrides)
     if strategy is not None:
-        strat.name = strategy
-    strat.options = {**dict(per_strategy.get(strat.name) or {}), **base_options, **strat_over}
-    try:
-        run = load_config(raw, run_over, check=check)
-    except ConfigError as exc:
-        raise ConfigError(exc.errors, source=src) from None
-    if run.sampler.name != "random" or run.sampler.kwargs:  # the runner draws each task's batches itself
-        raise _err("sampler", "labelwise continual trains every task with random batches; remove the sampler "
-                   "section (batch selection is for labelwise train)", src)
-    if run.callbacks:
-        raise _err("callbacks", "labelwise continual does not build callbacks from the configuration (the "
-                   "strategy is its callback); remove the callbacks section", src)
-    _check_strategy(strat, src)
-    return ContinualConfig(run=run, continual=cont, strategy=strat, source=src)
+        items.append(("strategy.name", strategy))
+    return load_config(source, items, kind="continual", check=check)
 
 
-def _check_strategy(strat: StrategySection, src: str | None) -> None:
+def _check_strategy(strat: StrategySection) -> None:
     from .strategies import STRATEGIES, list_strategies
 
     if strat.name not in list_strategies():
-        raise _err("strategy.name", f"unknown strategy {strat.name!r}; choose from {', '.join(list_strategies())}", src)
+        raise ConfigError([("strategy.name", f"unknown strategy {strat.name!r}; choose from "
+                                             f"{', '.join(list_strategies())}")])
     try:
         STRATEGIES.check_options(strat.name, strat.options, context="strategy.options")
     except OptionError as exc:
-        raise ConfigError(exc.errors, source=src) from None
+        raise ConfigError(exc.errors) from None
     try:
         STRATEGIES.create(strat.name, **strat.options)
     except (TypeError, ValueError) as exc:
-        raise _err("strategy.options", str(exc), src) from None
+        raise ConfigError([("strategy.options", str(exc))]) from None

@@ -5,6 +5,13 @@
     labelwise select run --datasets scene,yeast --strategies random,adaptive --folds 5 --epochs 40 -o runs/sel
     labelwise select run --table1 --jobs 2 -o runs/table2          # the 13 datasets of Table 1
     labelwise select plot --dataset scene --epochs 40 --snapshots 10,30 -o runs/fig3_scene
+    labelwise select run --config select/table1 protocol.epochs=40 --jobs 2 -o runs/table2
+
+Both read a ``select`` configuration (:mod:`labelwise.tabular.config`) through
+:func:`labelwise.config.load_config`: ``--config`` (optional), its dotted ``key=value`` overrides, then the
+flags, each a shorthand for one config key (:data:`SHORTHANDS`: ``--epochs`` is ``protocol.epochs``,
+``--datasets a,b`` is ``datasets=[a, b]``, ``-o`` is ``output_dir``); ``--quiet`` and ``--overwrite`` are
+not configuration.
 
 ``run`` writes the tables of :func:`labelwise.tabular.save_results` (``summary.md``, ``summary.csv``,
 ``wilcoxon.csv``, ``folds.csv``, ``candidates.csv``, ``histories.json``, ``results.json``) and prints the
@@ -34,78 +41,153 @@ from typing import Any
 
 from labelwise.engine.run_dir import OutputLayout
 
-__all__ = ["add_parser", "main", "add_protocol_arguments", "protocol_from_args", "dataset_names"]
+__all__ = ["SHORTHANDS", "add_parser", "main", "add_protocol_arguments", "shorthand_overrides", "load_select_config",
+           "protocol_from_args", "dataset_names"]
 
 
 def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+    return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
-def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``labelwise select run``/``plot`` and ``benchmarks/batch_selection.py``."""
-    p.add_argument("--models", default="mlp", help="comma list of tabular models (default: mlp)")
-    p.add_argument("--model-params", default=None,
-                   help='JSON of constructor options per model, e.g. \'{"mlp": {"hidden": [256], "dropout": 0.2}}\'')
-    p.add_argument("--strategies", default="random,hard,adaptive,chain", help="comma list of samplers")
-    p.add_argument("--pressures", default="2,8,16,64", help="candidate selection pressures s_e (chosen on validation)")
-    p.add_argument("--pressure-selection", choices=("fold", "first_fold"), default="fold",
-                   help="fold: every fold picks its s_e on its validation part; first_fold: fold 0 picks, the "
-                        "other folds reuse its choice")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    p.add_argument("--run-folds", type=int, default=None, help="run only the first K folds")
-    p.add_argument("--validation", choices=("test_half", "train_split"), default="test_half",
-                   help="test_half: half of the held-out fold validates (published protocol); "
-                        "train_split: validation carved from the training folds")
-    p.add_argument("--val-fraction", type=float, default=0.5)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--patience", type=int, default=None, help="early stopping on validation macro-AUC")
-    p.add_argument("--warmup", type=int, default=3, help="warm-up epochs (gamma)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--scaling", choices=("minmax", "standard", "none"), default="minmax")
-    p.add_argument("--min-positives", type=int, default=21,
-                   help="drop labels with fewer positives (default 21: MLAdaBatch drops labels with <= 20)")
-    p.add_argument("--full-features", action="store_true",
-                   help="no document-frequency selection (rcv1/yahoo on all their sparse features)")
-    p.add_argument("--k", type=int, default=5, help="kNN size of the imbalance weights")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--root", default=None, help="MULAN collection directory (default: the shared collection)")
+def _json_object(value: str) -> dict[str, Any]:
+    from labelwise.config import ConfigError
+
+    try:
+        out = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([("protocol.model_params", f"--model-params is not JSON ({exc})")]) from None
+    if not isinstance(out, dict):
+        raise ConfigError([("protocol.model_params",
+                            f"--model-params must be a JSON object keyed by model name, got {value!r}")])
+    return out
+
+
+#: ``labelwise select`` flags: (flags, dest, config key, converter of the flag's text, argparse options).
+#: ``select plot`` maps ``--strategies`` to ``plot.strategies`` instead.
+SHORTHANDS: list[tuple[tuple[str, ...], str, str, Any, dict[str, Any]]] = [
+    (("--models",), "models", "protocol.models", _csv, {"help": "comma list of tabular models", "default": "mlp"}),
+    (("--model-params",), "model_params", "protocol.model_params", _json_object,
+     {"help": 'JSON of constructor options per model, e.g. \'{"mlp": {"hidden": [256], "dropout": 0.2}}\''}),
+    (("--strategies",), "strategies", "protocol.strategies", _csv,
+     {"help": "comma list of samplers", "default": "random,hard,adaptive,chain"}),
+    (("--pressures",), "pressures", "protocol.selection_pressures", lambda v: [float(x) for x in _csv(v)],
+     {"help": "candidate selection pressures s_e (chosen on validation)", "default": "2,8,16,64"}),
+    (("--pressure-selection",), "pressure_selection", "protocol.pressure_selection", str,
+     {"choices": ("fold", "first_fold"), "default": "fold",
+      "help": "fold: every fold picks its s_e on its validation part; first_fold: fold 0 picks, the other folds "
+              "reuse its choice"}),
+    (("--folds",), "folds", "protocol.n_folds", int, {"type": int, "default": 5, "help": "cross-validation folds"}),
+    (("--run-folds",), "run_folds", "protocol.run_folds", int, {"type": int, "help": "run only the first K folds"}),
+    (("--validation",), "validation", "protocol.validation", str,
+     {"choices": ("test_half", "train_split"), "default": "test_half",
+      "help": "test_half: half of the held-out fold validates (published protocol); train_split: validation "
+              "carved from the training folds"}),
+    (("--val-fraction",), "val_fraction", "protocol.val_fraction", float, {"type": float, "default": 0.5}),
+    (("--epochs",), "epochs", "protocol.epochs", int, {"type": int, "default": 50}),
+    (("--patience",), "patience", "protocol.patience", int,
+     {"type": int, "help": "early stopping on validation macro-AUC"}),
+    (("--warmup",), "warmup", "protocol.warmup_epochs", int,
+     {"type": int, "default": 3, "help": "warm-up epochs (gamma)"}),
+    (("--batch-size",), "batch_size", "protocol.batch_size", int, {"type": int, "default": 128}),
+    (("--lr",), "lr", "protocol.lr", float, {"type": float, "default": 1e-3}),
+    (("--weight-decay",), "weight_decay", "protocol.weight_decay", float, {"type": float, "default": 1e-4}),
+    (("--scaling",), "scaling", "protocol.scaling", str,
+     {"choices": ("minmax", "standard", "none"), "default": "minmax"}),
+    (("--min-positives",), "min_positives", "protocol.min_positives", int,
+     {"type": int, "default": 21, "help": "drop labels with fewer positives (21: MLAdaBatch drops labels with <= 20)"}),
+    (("--full-features",), "full_features", "protocol.feature_selection", lambda v: {},
+     {"action": "store_true", "help": "no document-frequency selection (rcv1/yahoo on all their sparse features)"}),
+    (("--k",), "k", "protocol.k", int, {"type": int, "default": 5, "help": "kNN size of the imbalance weights"}),
+    (("--seed",), "seed", "protocol.seed", int, {"type": int, "default": 0}),
+    (("--device",), "device", "protocol.device", str, {"default": "cpu"}),
+    (("--root",), "root", "root", str,
+     {"help": "MULAN collection directory (default: the shared collection)"}),
+]
+
+
+def add_protocol_arguments(p: argparse.ArgumentParser, *, shorthands: bool = False, command: str = "run") -> None:
+    """Options shared by ``labelwise select run``/``plot`` and ``benchmarks/batch_selection.py`` (:data:`SHORTHANDS`).
+
+    With ``shorthands`` (``labelwise select``) a flag has no default: it is a shorthand for its config key,
+    set only when given (:func:`shorthand_overrides`); otherwise (the benchmark script) flags carry the
+    protocol's defaults. ``command="plot"`` documents ``--strategies`` as ``plot.strategies``.
+    """
+    for flags, dest, key, _, options in SHORTHANDS:
+        options = dict(options)
+        if dest == "strategies" and command == "plot":
+            key, options["default"] = "plot.strategies", "random,hard,adaptive"
+        default = options.pop("default", None)
+        text = options.pop("help", "")
+        if shorthands:
+            shown = f" (default {default})" if default is not None else ""
+            options["help"] = f"shorthand for {key}{shown}" + (f": {text}" if text else "")
+            if options.get("action") != "store_true":
+                options["default"] = None
+        else:
+            options["help"] = text or None
+            if options.get("action") != "store_true":
+                options["default"] = default
+        p.add_argument(*flags, dest=dest, **options)
+
+
+def shorthand_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The ``(config key, value)`` overrides the given ``labelwise select`` flags stand for.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser(prog="labelwise"); sub = parser.add_subparsers(dest="command")
+    >>> _ = add_parser(sub)
+    >>> shorthand_overrides(parser.parse_args(["select", "run", "--epochs", "3", "--full-features", "-o", "out"]))
+    [('protocol.epochs', 3), ('protocol.feature_selection', {}), ('output_dir', 'out')]
+    """
+    command = getattr(args, "select_command", "run")
+    out: list[tuple[str, Any]] = []
+    for _, dest, key, convert, options in SHORTHANDS:
+        value = getattr(args, dest, None)
+        if value is None or (options.get("action") == "store_true" and not value):
+            continue
+        if dest == "strategies" and command == "plot":
+            key = "plot.strategies"
+        out.append((key, convert(value)))
+    for dest, key in _COMMAND_SHORTHANDS:
+        value = getattr(args, dest, None)
+        if value is None or value is False:
+            continue
+        if dest == "datasets":
+            value = _csv(value)
+        elif dest == "snapshots":
+            value = [int(v) for v in _csv(value)]
+        out.append((key, value))
+    return out
+
+
+#: Flags of ``select run``/``plot`` themselves: dest -> config key.
+_COMMAND_SHORTHANDS = [("datasets", "datasets"), ("table1", "table1"), ("jobs", "jobs"), ("dataset", "plot.dataset"),
+                       ("fold", "plot.fold"), ("pressure", "plot.pressure"), ("snapshots", "plot.snapshots"),
+                       ("output", "output_dir")]
+
+
+def load_select_config(args: argparse.Namespace) -> Any:
+    """The :class:`~labelwise.tabular.config.SelectConfig` of parsed ``labelwise select`` arguments.
+
+    ``--config`` (a file or a shipped name, optional), then its ``key=value`` overrides, then the flags
+    (:func:`shorthand_overrides`), through :func:`labelwise.config.load_config` (``kind="select"``).
+    """
+    from labelwise.config import load_config
+
+    source = getattr(args, "config", None) or {}
+    overrides = [*(getattr(args, "overrides", None) or []), *shorthand_overrides(args)]
+    return load_config(source, overrides, kind="select")
 
 
 def protocol_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~labelwise.tabular.MulanProtocol` of parsed :func:`add_protocol_arguments` options."""
-    from .pipeline import MulanProtocol
-
-    model_params = json.loads(args.model_params) if args.model_params else {}
-    if not isinstance(model_params, dict):
-        raise ValueError(f"--model-params must be a JSON object keyed by model name, got {args.model_params!r}")
-    for opts in model_params.values():
-        if isinstance(opts, dict) and isinstance(opts.get("hidden"), list):
-            opts["hidden"] = tuple(opts["hidden"])
-    return MulanProtocol(
-        strategies=_csv(args.strategies), models=_csv(args.models), model_params=model_params,
-        n_folds=args.folds, run_folds=args.run_folds, validation=args.validation, val_fraction=args.val_fraction,
-        min_positives=args.min_positives, scaling=args.scaling,
-        feature_selection={} if args.full_features else None,
-        selection_pressures=[float(v) for v in _csv(args.pressures)], warmup_epochs=args.warmup, k=args.k,
-        pressure_selection=args.pressure_selection,
-        epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, seed=args.seed, device=args.device,
-    )
+    """The :class:`~labelwise.tabular.MulanProtocol` of parsed ``labelwise select`` (or benchmark) options."""
+    return load_select_config(args).protocol_for(getattr(args, "select_command", "run"))
 
 
 def dataset_names(args: argparse.Namespace) -> list[str]:
-    """``--datasets`` as a list, or the 13 Table 1 datasets with ``--table1``."""
-    from .pipeline import TABLE1_DATASETS
-
-    if getattr(args, "table1", False):
-        return list(TABLE1_DATASETS)
-    names = _csv(args.datasets or "")
-    if not names:
-        raise ValueError("give --datasets a,b,... or --table1")
-    return names
+    """``datasets`` (``--datasets``) as a list, or the 13 Table 1 datasets with ``table1`` (``--table1``)."""
+    return load_select_config(args).dataset_names()
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -115,24 +197,33 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Random / hard / adaptive / chain batch selection (Zhou et al.) on MULAN datasets.",
     )
     ssub = s.add_subparsers(dest="select_command", required=True)
-    r = ssub.add_parser("run", help="cross-validated benchmark: tables per dataset x strategy and Wilcoxon tests")
-    r.add_argument("--datasets", default=None, help="comma list of MULAN names or paths")
-    r.add_argument("--table1", action="store_true", help="the 13 datasets of Table 1 present in the collection")
-    add_protocol_arguments(r)
-    r.add_argument("--jobs", type=int, default=1, help="worker processes (one torch thread each)")
-    r.add_argument("--output", "-o", default=None, help="output directory (default runs/select-<time>)")
+    r = ssub.add_parser("run", help="cross-validated benchmark: tables per dataset x strategy and Wilcoxon tests",
+                        description="Every flag below is a shorthand for a config key (labelwise.tabular.config); "
+                                    "flags are applied after --config and its key=value overrides.")
+    _add_config_arguments(r)
+    r.add_argument("--datasets", default=None, help="shorthand for datasets: comma list of MULAN names or paths")
+    r.add_argument("--table1", action="store_true",
+                   help="shorthand for table1=true: the 13 datasets of Table 1 present in the collection")
+    add_protocol_arguments(r, shorthands=True)
+    r.add_argument("--jobs", type=int, default=None, help="shorthand for jobs (default 1): worker processes "
+                   "(one torch thread each)")
+    r.add_argument("--output", "-o", default=None, help="shorthand for output_dir (default runs/select-<time>)")
     r.add_argument("--overwrite", action="store_true",
                    help="allow a non-empty --output: replace the benchmark there (or write into another directory)")
     r.add_argument("--quiet", action="store_true", help="no per-run progress lines")
     r.set_defaults(func=main)
-    p = ssub.add_parser("plot", help="convergence (Fig. 3), validation (Fig. 4) and loss-density (Fig. 1) figures")
-    p.add_argument("--dataset", required=True, help="MULAN name or path")
-    p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--pressure", type=float, default=2.0, help="s_e of the loss-based strategies")
-    p.add_argument("--snapshots", default="", help="comma list of epochs for the loss-density figure, e.g. 30,70")
-    add_protocol_arguments(p)
-    p.set_defaults(strategies="random,hard,adaptive")
-    p.add_argument("--output", "-o", default=None, help="output directory (default runs/select-plot-<time>)")
+    p = ssub.add_parser("plot", help="convergence (Fig. 3), validation (Fig. 4) and loss-density (Fig. 1) figures",
+                        description="Every flag below is a shorthand for a config key (labelwise.tabular.config); "
+                                    "flags are applied after --config and its key=value overrides.")
+    _add_config_arguments(p)
+    p.add_argument("--dataset", default=None, help="shorthand for plot.dataset (required): MULAN name or path")
+    p.add_argument("--fold", type=int, default=None, help="shorthand for plot.fold (default 0)")
+    p.add_argument("--pressure", type=float, default=None,
+                   help="shorthand for plot.pressure (default 2.0): s_e of the loss-based strategies")
+    p.add_argument("--snapshots", default=None,
+                   help="shorthand for plot.snapshots: comma list of epochs for the loss-density figure, e.g. 30,70")
+    add_protocol_arguments(p, shorthands=True, command="plot")
+    p.add_argument("--output", "-o", default=None, help="shorthand for output_dir (default runs/select-plot-<time>)")
     p.add_argument("--overwrite", action="store_true",
                    help="allow a non-empty --output: replace the figures there (or write into another directory)")
     p.set_defaults(func=main)
@@ -147,17 +238,25 @@ SELECT_PLOT_LAYOUT = OutputLayout("batch-selection figure set", files=(
     "convergence.png", "validation.png", "loss_density_*.png", "histories.json"))
 
 
+def _add_config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default=None,
+                   help="YAML select configuration (a file or a shipped name, e.g. select/table1); optional")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted overrides of config keys, e.g. protocol.epochs=3 datasets=[scene]")
+
+
 def _run(args: argparse.Namespace) -> int:
     from labelwise.engine.run_dir import claim_output_dir
 
     from .pipeline import format_summary_markdown, format_wilcoxon_markdown, run_benchmark
 
-    protocol = protocol_from_args(args)
-    names = dataset_names(args)
-    out = Path(args.output or f"runs/select-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg = load_select_config(args)
+    protocol = cfg.protocol_for("run")
+    names = cfg.dataset_names()
+    out = Path(cfg.output_dir or f"runs/select-{time.strftime('%Y%m%d-%H%M%S')}")
     with claim_output_dir(out, overwrite=args.overwrite, layout=SELECT_RUN_LAYOUT, log=print):
-        result = run_benchmark(names, protocol=protocol, root=args.root, output_dir=out,
-                               log=None if args.quiet else print, jobs=args.jobs)
+        result = run_benchmark(names, protocol=protocol, root=cfg.root, output_dir=out,
+                               log=None if args.quiet else print, jobs=cfg.jobs)
     print(format_summary_markdown(result.summary()))
     wil = result.wilcoxon()
     if wil:
@@ -171,21 +270,26 @@ def _plot(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from labelwise.config import ConfigError
     from labelwise.engine.run_dir import claim_output_dir
 
-    protocol = protocol_from_args(args)
-    out = Path(args.output or f"runs/select-plot-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg = load_select_config(args)
+    if cfg.plot.dataset is None:
+        raise ConfigError([("plot.dataset", "select plot needs a dataset: --dataset NAME or plot.dataset=NAME")],
+                          source=getattr(args, "config", None))
+    protocol = cfg.protocol_for("plot")
+    out = Path(cfg.output_dir or f"runs/select-plot-{time.strftime('%Y%m%d-%H%M%S')}")
     with claim_output_dir(out, overwrite=args.overwrite, layout=SELECT_PLOT_LAYOUT, log=print):
-        return _plot_into(args, protocol, out)
+        return _plot_into(cfg, protocol, out)
 
 
-def _plot_into(args: argparse.Namespace, protocol: Any, out: Path) -> int:
+def _plot_into(cfg: Any, protocol: Any, out: Path) -> int:
     from .plots import convergence_study, plot_convergence, plot_loss_density, plot_validation
 
-    snaps = [int(v) for v in _csv(args.snapshots)]
-    study = convergence_study(args.dataset, strategies=protocol.strategies, protocol=protocol, fold=args.fold,
-                              selection_pressure=args.pressure, snapshot_epochs=snaps, root=args.root)
-    title = f"{study['dataset']} ({protocol.models[0]}, s_e={args.pressure:g})"
+    plot = cfg.plot
+    study = convergence_study(plot.dataset, strategies=protocol.strategies, protocol=protocol, fold=plot.fold,
+                              selection_pressure=plot.pressure, snapshot_epochs=list(plot.snapshots), root=cfg.root)
+    title = f"{study['dataset']} ({protocol.models[0]}, s_e={plot.pressure:g})"
     plot_convergence(study["histories"], title=title).savefig(out / "convergence.png", dpi=120)
     plot_validation(study["histories"], title=title).savefig(out / "validation.png", dpi=120)
     for strategy, snap in study["snapshots"].items():

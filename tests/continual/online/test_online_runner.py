@@ -111,7 +111,7 @@ def test_cli_parser_and_config(tmp_path, seq):
     assert args.func.__name__ == "main"
     for name in ("multidigits", "cocoseq", "nuswideseq"):
         cfg = load_online_config(CONFIGS / f"{name}.yaml")
-        assert cfg["sequence"]["name"] in (name, "multidigits")
+        assert cfg.sequence.name in (name, "multidigits")
     cfg = load_online_config(
         CONFIGS / "multidigits.yaml",
         [
@@ -124,12 +124,13 @@ def test_cli_parser_and_config(tmp_path, seq):
             "online.memory_size=8",
             "online.backbone_kwargs={output_stride: 8}",
             "online.embed_dim=8",
+            "methods=[prs+ssca]",
+            "seeds=[0]",
         ],
     )
-    cfg["methods"], cfg["seeds"] = ["prs+ssca"], [0]
     out = run_from_config(cfg, output_dir=tmp_path, log=None)
     assert "PRS + SSCA" in out["table"] and (tmp_path / "results.json").is_file()
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(ValueError, match=r"multidigits\.yaml: online\.memory: unknown key \(did you mean 'memory_size'\?\)"):
         load_online_config(CONFIGS / "multidigits.yaml", ["online.memory=3"])
     with pytest.raises(ValueError, match="unknown online method"):
         parse_method("mir")

@@ -5,7 +5,9 @@
     labelwise online --config online/multidigits [--methods prs,prs+ssca] [--seeds 0,1,2]
                      [--output DIR] [--overwrite] [key=value ...]
 
-The config has four sections (see the shipped ``online/*`` configs, ``labelwise configs list``)::
+The config is the ``online`` kind of :func:`labelwise.config.load_config`
+(:class:`labelwise.continual.online.config.OnlineRunConfig`; see the shipped ``online/*`` configs,
+``labelwise configs list``)::
 
     sequence: {name: multidigits | cocoseq | nuswideseq, options: {...}}   # load_sequence(name, **options)
     online: {...}                                                          # OnlineConfig fields
@@ -13,7 +15,8 @@ The config has four sections (see the shipped ``online/*`` configs, ``labelwise 
     seeds: [0, 1, 2]
 
 Dotted ``key=value`` overrides (values parsed as YAML), e.g. ``online.memory_size=500``
-``sequence.options.n_train=2000``. Prints one line per task and run, then the Table 7-shaped summary; with an
+``sequence.options.n_train=2000``; ``--methods a,b`` and ``--seeds 0,1`` are shorthands for ``methods=[a, b]``
+and ``seeds=[0, 1]``. Prints one line per task and run, then the Table 7-shaped summary; with an
 output directory writes ``config.yaml``, ``results.json`` and ``table.md``. The output directory is locked for
 the whole run, and a non-empty one is refused unless ``--overwrite`` is given.
 
@@ -35,83 +38,29 @@ Examples
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labelwise.config import load_config
 from labelwise.engine.run_dir import OutputLayout
+
+from .config import OnlineRunConfig, parse_method
 
 __all__ = ["ONLINE_LAYOUT", "add_parser", "main", "load_online_config", "parse_method", "run_from_config"]
 
-_SECTIONS = ("sequence", "online", "methods", "seeds", "output_dir", "name")
 
+def load_online_config(path: str | Path | Mapping[str, Any], overrides: Sequence[Any] = ()) -> OnlineRunConfig:
+    """Load an online configuration: :func:`labelwise.config.load_config` with ``kind="online"``.
 
-def parse_method(text: str) -> tuple[str, str]:
-    """``"prs+ssca"`` -> ``("prs", "ssca")``; ``"prs"`` -> ``("prs", "baseline")``."""
-    from .runner import HEADS, METHODS
-
-    name, _, head = str(text).strip().lower().partition("+")
-    head = head.strip() or "baseline"
-    name = name.strip()
-    if name not in METHODS:
-        raise ValueError(f"unknown online method {text!r}; methods: {sorted(METHODS)}, optionally '+ssca'")
-    if head not in HEADS:
-        raise ValueError(f"unknown head in {text!r}; heads: {HEADS}")
-    return name, head
-
-
-def _set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = cfg
-    for p in parts[:-1]:
-        if not isinstance(node.get(p, {}), dict):
-            raise ValueError(f"override {key!r}: {p!r} is not a section")
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-
-
-def load_online_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read a YAML online config (a file or a shipped name, e.g. ``online/multidigits``) and apply ``key=value`` overrides; unknown top-level keys raise ``ValueError``."""
-    import yaml
-
-    from labelwise.shipped_configs import resolve_config
-
-    p = resolve_config(path)
-    from labelwise.config import yaml_load
-
-    try:
-        cfg = yaml_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:  # a duplicate key (named with both lines) or invalid YAML
-        raise ValueError(f"{p}: {' '.join(str(exc).split())}") from exc
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{p}: the config must be a mapping")
-    cfg = copy.deepcopy(cfg)
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        k, v = item.split("=", 1)
-        _set_dotted(cfg, k.strip(), yaml.safe_load(v))
-    unknown = sorted(set(cfg) - set(_SECTIONS))
-    if unknown:
-        raise ValueError(f"{p}: unknown section(s) {unknown}; expected {list(_SECTIONS)}")
-    seq = cfg.get("sequence")
-    if not isinstance(seq, dict) or "name" not in seq:
-        raise ValueError(
-            f"{p}: 'sequence' must be a mapping with a 'name' (multidigits, cocoseq, nuswideseq)"
-        )
-    cfg.setdefault("online", {})
-    cfg.setdefault("methods", ["finetune", "ewc", "crs", "prs", "prs+ssca", "multitask"])
-    cfg.setdefault("seeds", [0])
-    for m in cfg["methods"]:
-        parse_method(m)
-    from .runner import OnlineConfig
-
-    OnlineConfig.from_dict(cfg["online"])  # validate early
-    return cfg
+    ``path`` is a file, a shipped name (e.g. ``online/multidigits``) or a mapping; ``overrides`` are dotted
+    ``key=value`` strings (or ``(key, value)`` pairs). Errors are :class:`labelwise.config.ConfigError`
+    naming the file and the key.
+    """
+    return load_config(path, overrides, kind="online")
 
 
 #: What ``labelwise online`` writes into its output directory (``--overwrite`` replaces these in a previous one).
@@ -119,14 +68,18 @@ ONLINE_LAYOUT = OutputLayout("online run", files=("config.yaml", "table.md", "re
 
 
 def run_from_config(
-    cfg: dict[str, Any], *, output_dir: str | Path | None = None, log: Any = print, overwrite: bool = False
+    cfg: OnlineRunConfig | Mapping[str, Any], *, output_dir: str | Path | None = None, log: Any = print, overwrite: bool = False
 ) -> dict[str, Any]:
     """Build the sequence, run every (method, seed) and return ``{"results", "summary", "table"}``.
+
+    ``cfg`` is an :class:`~labelwise.continual.online.config.OnlineRunConfig` (a mapping is validated into one).
 
     With ``output_dir``, the directory is claimed before anything is loaded
     (:func:`labelwise.engine.run_dir.claim_output_dir`): one in use by another run, or a non-empty one
     without ``overwrite``, is refused; the files are written at the end.
     """
+    if not isinstance(cfg, OnlineRunConfig):
+        cfg = load_online_config(cfg)
     if output_dir is None:
         return _run(cfg, None, log)
     from labelwise.engine.run_dir import claim_output_dir
@@ -136,28 +89,27 @@ def run_from_config(
         return _run(cfg, out, log)
 
 
-def _run(cfg: dict[str, Any], output_dir: Path | None, log: Any) -> dict[str, Any]:
+def _run(cfg: OnlineRunConfig, output_dir: Path | None, log: Any) -> dict[str, Any]:
     import yaml
 
-    from .runner import OnlineConfig, format_table, run_online, summarize
+    from .runner import format_table, run_online, summarize
     from .sequences import load_sequence
 
     t0 = time.perf_counter()
-    seq = load_sequence(cfg["sequence"]["name"], **(cfg["sequence"].get("options") or {}))
+    seq = load_sequence(cfg.sequence.name, **cfg.sequence.options)
     if log is not None:
         log(repr(seq))
-    online = OnlineConfig.from_dict(cfg["online"])
     results = []
-    for seed in cfg["seeds"]:
-        for m in cfg["methods"]:
+    for seed in cfg.seeds:
+        for m in cfg.methods:
             method, head = parse_method(m)
-            results.append(run_online(seq, method, head=head, config=online, seed=int(seed), log=log))
+            results.append(run_online(seq, method, head=head, config=cfg.online, seed=int(seed), log=log))
     summary = summarize(results)
-    table = format_table(summary, title=f"{seq.name}: final metrics (percent), {len(cfg['seeds'])} seed(s)")
+    table = format_table(summary, title=f"{seq.name}: final metrics (percent), {len(cfg.seeds)} seed(s)")
     if output_dir is not None:
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         (out / "table.md").write_text(table + "\n")
         (out / "results.json").write_text(
             json.dumps(
@@ -183,14 +135,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     c.add_argument("--config", "-c", required=True, help="YAML online configuration: a file or a shipped name, e.g. online/multidigits")
     c.add_argument(
-        "--methods", "-m", default=None, help="comma-separated, e.g. prs,prs+ssca (default: config)"
+        "--methods", "-m", default=None, help="shorthand for methods=[...]: comma-separated, e.g. prs,prs+ssca"
     )
-    c.add_argument("--seeds", default=None, help="comma-separated seeds (default: config)")
+    c.add_argument("--seeds", default=None, help="shorthand for seeds=[...]: comma-separated seeds, e.g. 0,1,2")
     c.add_argument(
         "overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. online.memory_size=500"
     )
     c.add_argument(
-        "--output", "-o", default=None, help="output directory (default: output_dir of the config, else none)"
+        "--output", "-o", default=None, help="shorthand for output_dir (default: output_dir of the config, else none)"
     )
     c.add_argument("--overwrite", action="store_true",
                    help="allow a non-empty output directory: replace the online run there (or write into another)")
@@ -200,16 +152,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Entry of ``labelwise online`` (returns the exit status)."""
-    cfg = load_online_config(args.config, args.overrides)
-    if args.methods:
-        cfg["methods"] = [m for m in args.methods.split(",") if m.strip()]
-        for m in cfg["methods"]:
-            parse_method(m)
-    if args.seeds:
-        cfg["seeds"] = [int(s) for s in args.seeds.split(",")]
-    out = run_from_config(cfg, output_dir=args.output or cfg.get("output_dir"), overwrite=args.overwrite)
+    cfg = load_online_config(args.config, [*args.overrides, *shorthand_overrides(args)])
+    out = run_from_config(cfg, output_dir=cfg.output_dir, overwrite=args.overwrite)
     print(out["table"])
     return 0
+
+
+def shorthand_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The ``(key, value)`` overrides that ``--methods``, ``--seeds`` and ``--output`` stand for.
+
+    Examples
+    --------
+    >>> shorthand_overrides(argparse.Namespace(methods="prs, crs+ssca", seeds="0,1", output=None))
+    [('methods', ['prs', 'crs+ssca']), ('seeds', ['0', '1'])]
+    """
+    out: list[tuple[str, Any]] = []
+    if args.methods:
+        out.append(("methods", [m.strip() for m in args.methods.split(",") if m.strip()]))
+    if args.seeds:
+        out.append(("seeds", [s.strip() for s in args.seeds.split(",") if s.strip()]))
+    if args.output:
+        out.append(("output_dir", args.output))
+    return out
 
 
 def _standalone(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +183,7 @@ def _standalone(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(["online", *(sys.argv[1:] if argv is None else argv)])
     try:
         return main(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+    except (FileNotFoundError, ValueError, KeyError) as exc:  # ConfigError is a ValueError
         print(f"labelwise: error: {exc}", file=sys.stderr)
         return 2
 

@@ -45,16 +45,18 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from labelwise.registry import Registry
+from labelwise.config import ConfigSection
 from labelwise.engine.step import loss_terms, model_outputs
+from labelwise.registry import Registry
 
 from .ewc import OnlineEWC
 from .memory_kinds import create_memory
@@ -106,9 +108,12 @@ METRICS = ("CF1", "OF1", "mAP")
 _REPORT_KEYS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
 
 
-@dataclass
-class OnlineConfig:
-    """Options of an online run (defaults: the PRS protocol; model options sized for a CPU).
+class OnlineConfig(ConfigSection):
+    """Options of an online run, the ``online:`` section (defaults: the PRS protocol; model options sized for a CPU).
+
+    A pydantic section (:class:`labelwise.config.ConfigSection`): an unknown key or a bad value is an error
+    naming it; :class:`labelwise.continual.online.config.OnlineRunConfig` holds it with the other sections of
+    an ``online`` configuration.
 
     Attributes
     ----------
@@ -143,57 +148,43 @@ class OnlineConfig:
     device : str
     """
 
-    stream_batch: int = 10
-    replay_batch: int = 10
-    memory_size: int = 2000
+    stream_batch: int = Field(10, ge=1)
+    replay_batch: int = Field(10, ge=0)
+    memory_size: int = Field(2000, ge=0)
     q: float = -0.03
-    prs_eviction: str = "argmin"
-    gss_samples: int = 10
-    gss_params: str = "all"
+    prs_eviction: Literal["argmin", "reference"] = "argmin"
+    gss_samples: int = Field(10, ge=1)
+    gss_params: Literal["all", "head"] = "all"
     ocdm_rho: float = 0.0
     lr: float = 1e-3
     weight_decay: float = 0.0
     clip_value: float = 5.0
     lambda_ewc: float = 100.0
     ewc_gamma: float = 1.0
-    multitask_epochs: int = 1
-    threshold: float = 0.5
+    multitask_epochs: int = Field(1, ge=1)
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
     baseline_model: str = "ofml"
     backbone: str = "resnet10t"
-    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    backbone_kwargs: dict[str, Any] = Field(default_factory=dict)
     pretrained: bool = False
     weights: str | None = None
     embed_dim: int | None = 128
     num_modules: int = 1
     scale: float = 30.0
-    eval_batch: int = 256
+    eval_batch: int = Field(256, ge=1)
     threads: int | None = None
     device: str = "cpu"
 
-    def __post_init__(self) -> None:
-        for k in ("stream_batch", "eval_batch", "multitask_epochs"):
-            if int(getattr(self, k)) < 1:
-                raise ValueError(f"online config: {k} must be >= 1, got {getattr(self, k)}")
-        for k in ("replay_batch", "memory_size"):
-            if int(getattr(self, k)) < 0:
-                raise ValueError(f"online config: {k} must be >= 0, got {getattr(self, k)}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"online config: threshold must be in [0, 1], got {self.threshold}")
-        if self.prs_eviction not in ("argmin", "reference"):
-            raise ValueError(f"online config: prs_eviction must be 'argmin' or 'reference', got {self.prs_eviction!r}")
-        if self.gss_params not in ("all", "head"):
-            raise ValueError(f"online config: gss_params must be 'all' or 'head', got {self.gss_params!r}")
-        if int(self.gss_samples) < 1:
-            raise ValueError(f"online config: gss_samples must be >= 1, got {self.gss_samples}")
-
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> OnlineConfig:
-        """Build from a mapping; an unknown key raises ``ValueError`` naming it and the valid keys."""
-        valid = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - valid)
-        if unknown:
-            raise ValueError(f"online config: unknown option(s) {unknown}; valid: {sorted(valid)}")
-        return cls(**options)
+        """Build from a mapping; an unknown key or a bad value raises ``ValueError`` (pydantic's) naming it.
+
+        Examples
+        --------
+        >>> OnlineConfig.from_dict({"memory_size": 50}).memory_size
+        50
+        """
+        return cls.model_validate(dict(options))
 
 
 @dataclass

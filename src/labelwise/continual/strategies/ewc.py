@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from labelwise.protocols import StrategyTrainerView
+
 from ..fisher import DiagonalFisher
 from ..losses import asymmetric_bce
 from .base import Strategy, register_strategy
