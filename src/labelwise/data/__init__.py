@@ -3,7 +3,7 @@ MultiDigits benchmark, statistics and multi-label splits."""
 
 from .base import (
     ArrayDataset,
-    Batch,
+    CollatedBatch,
     DatasetView,
     ImageListDataset,
     ImageLoadError,
@@ -19,7 +19,7 @@ from . import formats, multidigits  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "ArrayDataset",
-    "Batch",
+    "CollatedBatch",
     "DatasetView",
     "ImageListDataset",
     "ImageLoadError",

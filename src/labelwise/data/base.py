@@ -41,7 +41,7 @@ __all__ = [
     "ImageListDataset",
     "DatasetView",
     "ImageLoadError",
-    "Batch",
+    "CollatedBatch",
     "collate_batch",
     "read_image_rgb",
     "check_targets",
@@ -385,7 +385,7 @@ def read_image_rgb(path: str | os.PathLike) -> torch.Tensor:
         raise ValueError(f"not an image file PIL or torchvision can decode ({exc})") from None
 
 
-#: tensors of a :class:`Batch` up to this many bytes are pickled by value (as NumPy arrays), not shared
+#: tensors of a :class:`CollatedBatch` up to this many bytes are pickled by value (as NumPy arrays), not shared
 SMALL_TENSOR_BYTES = 1 << 16
 
 #: dtypes NumPy holds exactly (``Tensor.numpy()`` / ``torch.from_numpy`` round-trip)
@@ -393,7 +393,7 @@ _NUMPY_DTYPES = frozenset({torch.bool, torch.uint8, torch.int8, torch.int16, tor
                            torch.float16, torch.float32, torch.float64})
 
 
-class Batch(dict):
+class CollatedBatch(dict):
     """The dict :func:`collate_batch` returns; sent from a DataLoader worker, its small tensors travel by value.
 
     A DataLoader worker sends every CPU tensor of a batch to the training process through shared memory: one
@@ -402,15 +402,17 @@ class Batch(dict):
     tensor on a 2-core machine. That is right for the images, wasted on ``target``, ``mask`` and ``index``
     (a few KB): pickling the batch sends tensors of up to :data:`SMALL_TENSOR_BYTES` as NumPy arrays in the
     message itself (same values, dtypes and shapes), so a batch costs as many transfers as a plain
-    ``(images, targets)`` batch of ``default_collate``. Otherwise a plain ``dict``.
+    ``(images, targets)`` batch of ``default_collate``. Otherwise a plain ``dict`` (the keys of
+    :class:`labelwise.protocols.Batch`).
 
     Examples
     --------
     >>> import pickle, torch
-    >>> b = Batch(input=torch.zeros(2, 3, 4, 4), target=torch.ones(2, 5), index=torch.tensor([3, 7]), skipped=0)
+    >>> b = CollatedBatch(input=torch.zeros(2, 3, 4, 4), target=torch.ones(2, 5), index=torch.tensor([3, 7]),
+    ...                   skipped=0)
     >>> c = pickle.loads(pickle.dumps(b))
     >>> type(c).__name__, c["index"].tolist(), c["target"].dtype, c["skipped"]
-    ('Batch', [3, 7], torch.float32, 0)
+    ('CollatedBatch', [3, 7], torch.float32, 0)
     """
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -423,12 +425,12 @@ class Batch(dict):
                 rest[key] = value
         return (_rebuild_batch, (list(self), small, rest))
 
-    def __copy__(self) -> Batch:
-        return Batch(self)
+    def __copy__(self) -> CollatedBatch:
+        return CollatedBatch(self)
 
 
-def _rebuild_batch(keys: list[Any], small: dict[Any, np.ndarray], rest: dict[Any, Any]) -> Batch:
-    return Batch((k, torch.from_numpy(small[k]) if k in small else rest[k]) for k in keys)
+def _rebuild_batch(keys: list[Any], small: dict[Any, np.ndarray], rest: dict[Any, Any]) -> CollatedBatch:
+    return CollatedBatch((k, torch.from_numpy(small[k]) if k in small else rest[k]) for k in keys)
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -448,14 +450,14 @@ def collate_batch(items: list[dict[str, Any] | None]) -> dict[str, Any]:
     """Stack dataset items into a batch; ``None`` items (skipped inputs) are dropped and counted.
 
     Returns a dict with ``input`` (stacked when the inputs are tensors of one shape), ``target`` float
-    ``[B, C]``, ``mask`` bool ``[B, C]``, ``index`` long ``[B]`` and ``skipped`` (int): a :class:`Batch`, whose
-    small tensors a DataLoader worker sends by value rather than through shared memory.
+    ``[B, C]``, ``mask`` bool ``[B, C]``, ``index`` long ``[B]`` and ``skipped`` (int): a
+    :class:`CollatedBatch`, whose small tensors a DataLoader worker sends by value, not through shared memory.
     """
     kept = [it for it in items if it is not None]
     skipped = len(items) - len(kept)
     if not kept:
-        return Batch({"input": None, "target": None, "mask": None, "index": None, "skipped": skipped})
-    batch = Batch()
+        return CollatedBatch({"input": None, "target": None, "mask": None, "index": None, "skipped": skipped})
+    batch = CollatedBatch()
     for key in kept[0]:
         vals = [it[key] for it in kept]
         if key == "index":
