@@ -90,3 +90,35 @@ def test_registry_errors_suggest_close_names():
     assert "multidigits20" in list_datasets()
     with pytest.raises(KeyError, match="did you mean 'multidigits20'"):
         load_dataset("multidigit20")
+
+
+def test_batch_sends_small_tensors_by_value_and_images_through_shared_memory():
+    # a worker's batch crosses to the training process with ForkingPickler: one shared-memory transfer per
+    # tensor (a socket connection each); target, mask and index (a few KB) must travel inside the message
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    imgs = np.random.default_rng(0).integers(0, 256, (4, 3, 64, 64), dtype=np.uint8)
+    ds = ArrayDataset(imgs, np.array([[1, 0], [0, 1], [1, 1], [0, 0]]), ["cat", "dog"],
+                      known_mask=np.array([[True, False]] * 4))
+    batch = collate_batch([ds[i] for i in range(4)])
+    batch["input"] = batch["input"].float()  # 196 KB: over SMALL_TENSOR_BYTES
+    ForkingPickler.dumps(batch)
+    assert batch["input"].is_shared()
+    assert not any(batch[k].is_shared() for k in ("target", "mask", "index"))
+    back = pickle.loads(pickle.dumps(batch))
+    assert type(back) is type(batch) and list(back) == list(batch)
+    for k in ("input", "target", "mask", "index"):
+        assert back[k].dtype == batch[k].dtype and torch.equal(back[k], batch[k])
+    assert back["skipped"] == 0
+
+
+def test_worker_batches_equal_in_process_batches():
+    ds = _ds()
+    ds.known_mask = np.array([[True, False], [True, True], [False, True], [True, True]])
+    ref = collate_batch([ds[i] for i in range(4)])
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1, collate_fn=collate_batch)
+    (got,) = list(loader)
+    assert list(got) == list(ref)
+    for k in ("input", "target", "mask", "index"):
+        assert got[k].dtype == ref[k].dtype and torch.equal(got[k], ref[k])

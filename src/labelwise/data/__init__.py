@@ -3,6 +3,7 @@ MultiDigits benchmark, statistics and multi-label splits."""
 
 from .base import (
     ArrayDataset,
+    CollatedBatch,
     DatasetView,
     ImageListDataset,
     ImageLoadError,
@@ -18,6 +19,7 @@ from . import formats, multidigits  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "ArrayDataset",
+    "CollatedBatch",
     "DatasetView",
     "ImageListDataset",
     "ImageLoadError",
