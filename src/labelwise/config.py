@@ -249,7 +249,16 @@ class LossConfig(_Named):
     name: str = Field("bce", min_length=1)
 
 
-class SamplerConfig(_Named):
+class _BareNamed(_Named):
+    """A :class:`_Named` section that may also be written as its bare name (``sampler: hard``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class SamplerConfig(_BareNamed):
     """The sampler section: the batch sampler of the training split and its options.
 
     ``name`` is a strategy of :data:`labelwise.sampling.SAMPLERS`: ``random`` (default: a seeded permutation
@@ -270,13 +279,8 @@ class SamplerConfig(_Named):
 
     name: str = Field("random", min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_name(cls, value: Any) -> Any:
-        return {"name": value} if isinstance(value, str) else value
 
-
-class CallbackConfig(_Named):
+class CallbackConfig(_BareNamed):
     """One item of the callbacks list: a name of :data:`labelwise.engine.CALLBACKS` and its options.
 
     Examples
@@ -286,11 +290,6 @@ class CallbackConfig(_Named):
     >>> CallbackConfig.model_validate("epoch_checkpoints").kwargs   # a bare name takes the defaults
     {}
     """
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_name(cls, value: Any) -> Any:
-        return {"name": value} if isinstance(value, str) else value
 
 
 class RunConfig(ConfigSchema):
