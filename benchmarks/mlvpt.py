@@ -236,10 +236,15 @@ def run_pretrained(args: argparse.Namespace) -> int:
               flush=True)
         prepared[dataset] = (cfg, data, groups_path, pairs)
     budget = regime.Budget(args.time_budget)
+    store = regime.cell_store("mlvpt", args, p)
     # seed-major order: a run cut short by --time-budget still holds complete seed pairs for every claim
     for seed in p["seeds"]:
         for dataset, (cfg, data, groups_path, pairs) in prepared.items():
             for label, (name, options) in {**METHODS, **ABLATION}.items():
+                stored = store.get((dataset, METHOD_KEYS[label], seed))
+                if stored is not None:
+                    rows += stored
+                    continue
                 if budget.exhausted():
                     break
                 torch.manual_seed(seed)
@@ -264,6 +269,7 @@ def run_pretrained(args: argparse.Namespace) -> int:
                        "learnable": c.trainable_params, "total": c.params, "best_epoch": tr.best_epoch,
                        "seconds": round(time.time() - t0, 1)}
                 rows.append(row)
+                store.put((dataset, METHOD_KEYS[label], seed), [row])
                 print(f"  {dataset} {label:<12} seed {seed}: mAP {row['mAP']:.1f}  CF1 {row['CF1']:.1f}  "
                       f"OF1 {row['OF1']:.1f}  cooc FPR {row['cooc_FPR']:.1f}  (epoch {tr.best_epoch}, "
                       f"{row['seconds']:.0f}s)", flush=True)

@@ -7,12 +7,16 @@
 * ``fit_to_plateau``: train with the project's Trainer until the validation mAP has not improved for
   ``patience`` evaluations (or ``max_epochs``), then restore the best epoch's weights;
 * ``write_results``: ``docs/results/<benchmark>.json`` in the raw-results format of
-  /work/shared/RESULTS_SCHEMA.md (``--quick`` writes under ``runs/quick/`` instead).
+  /work/shared/RESULTS_SCHEMA.md (``--quick`` writes under ``runs/quick/`` instead);
+* ``CellStore``: every finished run (one dataset x method x seed) appended to ``<results>.cells.jsonl`` as it
+  ends, under a fingerprint of the profile; a rerun of the same command skips the stored runs, so a full
+  benchmark can accumulate across sessions (``--time-budget`` slices, ``--no-resume`` starts over).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -82,6 +86,9 @@ def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone
     parser.add_argument("--results", default=None,
                         help=f"raw-results JSON (default docs/results/{benchmark}.json; --quick: "
                              f"runs/quick/{benchmark}.json)")
+    parser.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="ignore the runs stored in <results>.cells.jsonl (by default a rerun with the same "
+                             "profile skips them and trains only the missing ones)")
 
 
 def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -266,6 +273,85 @@ def results_path(benchmark: str, args: argparse.Namespace) -> Path:
     return ROOT / "docs" / "results" / f"{benchmark}.json"
 
 
+#: Profile keys that do not change a run's numbers (excluded from the store's fingerprint).
+_NOT_IN_FINGERPRINT = ("seeds", "device", "workers", "threads")
+
+
+def profile_fingerprint(p: dict[str, Any]) -> str:
+    """A short hash of the profile's result-shaping keys (everything but seeds, device, workers, threads)."""
+    keep = {k: v for k, v in p.items() if k not in _NOT_IN_FINGERPRINT}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class CellStore:
+    """Finished runs of a benchmark, one JSON line each, so that a rerun skips them (resume across sessions).
+
+    A cell is one run, keyed by ``(dataset, setting, seed)``; its value is the list of raw rows the run produced
+    (a run can stand for several method names, e.g. the two-stage reference setting). Lines are appended and
+    flushed as each run ends, so a killed process loses at most the run in progress. Only lines written under
+    the same profile fingerprint are reused: a changed budget or data size starts a fresh set of cells in the
+    same file (the others stay, ignored). ``resume=False`` ignores every stored line (they are kept).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "b.cells.jsonl"
+    >>> store = CellStore(path, {"n_train": 10, "seeds": [0]})
+    >>> store.put(("md20", "ofml", 0), [{"dataset": "md20", "method": "ofml", "seed": 0, "mAP": 90.0}])
+    >>> CellStore(path, {"n_train": 10, "seeds": [0, 1]}).get(("md20", "ofml", 0))[0]["mAP"]
+    90.0
+    >>> CellStore(path, {"n_train": 20}).get(("md20", "ofml", 0)) is None
+    True
+    """
+
+    def __init__(self, path: Path, profile: dict[str, Any], *, resume: bool = True) -> None:
+        self.path = Path(path)
+        self.fingerprint = profile_fingerprint(profile)
+        self._cells: dict[str, list[dict[str, Any]]] = {}
+        if resume and self.path.exists():
+            for lineno, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill mid-write: that run is redone
+                    print(f"{self.path}:{lineno}: unreadable line skipped (that run will be redone)", flush=True)
+                    continue
+                if rec.get("fingerprint") == self.fingerprint:
+                    self._cells[rec["cell"]] = rec["rows"]
+        if self._cells:
+            print(f"resuming: {len(self._cells)} finished runs in {self.path} (profile {self.fingerprint})",
+                  flush=True)
+
+    @staticmethod
+    def _key(cell: tuple[Any, ...]) -> str:
+        return "|".join(str(c) for c in cell)
+
+    def get(self, cell: tuple[Any, ...]) -> list[dict[str, Any]] | None:
+        """The stored rows of ``cell``, or None if it has not run under this profile."""
+        return self._cells.get(self._key(cell))
+
+    def put(self, cell: tuple[Any, ...], rows: list[dict[str, Any]]) -> None:
+        """Store a finished run's rows (appended and flushed at once)."""
+        key = self._key(cell)
+        self._cells[key] = rows
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"cell": key, "fingerprint": self.fingerprint, "rows": rows}, default=str)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+
+def cell_store(benchmark: str, args: argparse.Namespace, p: dict[str, Any]) -> CellStore:
+    """The benchmark's store, beside its raw-results file (``docs/results/<benchmark>.cells.jsonl``)."""
+    results = results_path(benchmark, args)
+    return CellStore(results.with_name(results.stem + ".cells.jsonl"), p, resume=getattr(args, "resume", True))
+
+
 def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Namespace, p: dict[str, Any],
                   seconds: float, extra: dict[str, Any] | None = None, complete: bool = True) -> Path:
     """Write the raw per-seed rows in the RESULTS_SCHEMA format; returns the path.
@@ -275,6 +361,8 @@ def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Nam
     """
     path = results_path(benchmark, args)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if rows:
+        rows = sorted(rows, key=lambda r: (str(r.get("dataset")), int(r.get("seed", 0))))  # resumed runs interleave
     doc = {
         "benchmark": benchmark,
         "command": "python benchmarks/" + benchmark + ".py " + " ".join(sys.argv[1:]),
@@ -289,5 +377,7 @@ def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Nam
         "rows": rows,
         **(extra or {}),
     }
-    path.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a kill mid-write leaves the previous file
     return path

@@ -114,3 +114,43 @@ def test_missing_weights_stop_the_full_regime(monkeypatch):
     monkeypatch.setattr("labelwise.models.shipped.list_shipped", lambda *a, **k: [])
     with pytest.raises(SystemExit, match="needs the shipped weights 'md-resnet10t'"):
         regime.require_shipped("md-resnet10t")
+
+
+def test_cell_store_resumes_only_runs_of_the_same_profile(tmp_path, capsys):
+    regime = _load("regime")
+    path = tmp_path / "b.cells.jsonl"
+    p = {"n_train": 10, "max_epochs": 5, "seeds": [0], "device": "cpu"}
+    store = regime.CellStore(path, p)
+    assert store.get(("md20", "ofml", 0)) is None and len(store) == 0
+    row = {"dataset": "md20", "method": "ofml", "seed": 0, "mAP": 90.0}
+    store.put(("md20", "ofml", 0), [row])
+    # seeds / device do not change a run's numbers: the stored run is reused
+    again = regime.CellStore(path, {**p, "seeds": [0, 1], "device": "cuda"})
+    assert again.get(("md20", "ofml", 0)) == [row] and again.get(("md20", "ofml", 1)) is None
+    assert "resuming: 1 finished runs" in capsys.readouterr().out
+    # a changed budget is a different experiment: nothing reused, the old line is kept
+    assert regime.CellStore(path, {**p, "max_epochs": 6}).get(("md20", "ofml", 0)) is None
+    assert regime.CellStore(path, p, resume=False).get(("md20", "ofml", 0)) is None
+    # a line cut by a kill mid-write is skipped with a message naming the file and line; the rest is read
+    with path.open("a") as fh:
+        fh.write('{"cell": "md20|ssca_s1|0", "finger')
+    store = regime.CellStore(path, p)
+    assert store.get(("md20", "ofml", 0)) == [row]
+    assert f"{path}:2: unreadable line" in capsys.readouterr().out
+    assert len(path.read_text().splitlines()) == 2  # nothing the store read was rewritten
+
+
+def test_two_stage_quick_rerun_skips_finished_runs(tmp_path, monkeypatch):
+    two_stage = _load("two_stage")
+    monkeypatch.setattr(two_stage.regime, "shipped_or_none", lambda name: None)
+    results = tmp_path / "two_stage.json"
+    argv = ["--quick", "--datasets", "multidigits20", "--seeds", "0", "1", "--results", str(results)]
+    assert two_stage.main(argv) == 0
+    first = json.loads(results.read_text())["rows"]
+    store = tmp_path / "two_stage.cells.jsonl"
+    assert len(store.read_text().splitlines()) == 16  # 8 settings x 2 seeds, one line per run
+    calls = []
+    monkeypatch.setattr(two_stage, "train_one", lambda *a, **k: calls.append(a))
+    assert two_stage.main(argv) == 0
+    assert calls == []  # every run came from the store
+    assert json.loads(results.read_text())["rows"] == first
