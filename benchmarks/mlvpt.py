@@ -188,8 +188,8 @@ def summarise(rows: list[dict[str, Any]], key: str) -> str:
     return f"{vals.mean():.1f} ± {vals.std(ddof=1):.1f}" if len(vals) > 1 else f"{vals.mean():.1f}"
 
 
-METHOD_KEYS = {"linear probe": "linear_probe", "VPT-deep": "vpt_deep", "GVPT": "gvpt", "ML-VPT": "mlvpt",
-               "VPT-CO": "vpt_co", "VPT-DC": "vpt_dc"}
+METHOD_KEYS = {"linear probe": "linear_probe", "VPT-deep": "vpt_deep", "GateVPT": "gatevpt", "E2VPT": "e2vpt",
+               "GVPT": "gvpt", "ML-VPT": "mlvpt", "VPT-CO": "vpt_co", "VPT-DC": "vpt_dc"}
 
 
 def run_pretrained(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ SCHEMA_METHODS = {
     "dlfl": {"ofml", "ssca_s1", "ssca_s3"},
     "two_stage": {"enc_none", "enc_standard", "enc_irpe", "sa_on", "sa_second", "sa_off", "loss_bce", "loss_focal",
                   "loss_asl", "loss_apl"},
-    "mlvpt": {"linear_probe", "vpt_deep", "gvpt", "mlvpt", "vpt_co", "vpt_dc"},
+    "mlvpt": {"linear_probe", "vpt_deep", "gatevpt", "e2vpt", "gvpt", "mlvpt", "vpt_co", "vpt_dc"},
 }
 
 
@@ -33,6 +33,7 @@ def test_method_names_are_the_schema_names():
     dlfl, two_stage, mlvpt = _load("dlfl"), _load("two_stage"), _load("mlvpt")
     assert set(dlfl.METHOD_KEYS.values()) == SCHEMA_METHODS["dlfl"]
     assert set(mlvpt.METHOD_KEYS.values()) == SCHEMA_METHODS["mlvpt"]
+    assert set(mlvpt.METHOD_KEYS) == set(mlvpt.METHODS) | set(mlvpt.ABLATION)  # every method run has a name
     names = [n for s in two_stage.settings() for n in two_stage.method_names(s)]
     assert sorted(names) == sorted(SCHEMA_METHODS["two_stage"])  # each name exactly once
     assert two_stage.method_names(two_stage.Setting(**two_stage.PAPER)) == ["enc_irpe", "sa_off", "loss_apl"]
