@@ -54,6 +54,8 @@ CLAIMS: dict[str, list[Claim]] = {
     "mlvpt": [
         Claim("mlvpt", "gvpt", "mAP", "ML-VPT > GVPT"),
         Claim("gvpt", "vpt_deep", "mAP", "GVPT > VPT-deep"),
+        Claim("mlvpt", "gatevpt", "mAP", "ML-VPT > GateVPT (Table 1 comparison)"),
+        Claim("mlvpt", "e2vpt", "mAP", "ML-VPT > E2VPT (Table 1 comparison)"),
         Claim("vpt_deep", "linear_probe", "mAP", "VPT-deep > linear probe"),
         Claim("vpt_dc", "vpt_co", "mAP", "Fig. 4: DC grouping > CO grouping"),
         Claim("mlvpt", "linear_probe", "cooc_FPR", "Fig. 7: ML-VPT over-infers co-occurring labels less than "
