@@ -287,6 +287,8 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
         p["online"]["multitask_epochs"] = int(args.multitask_epochs)
     if args.baseline_model:
         p["online"]["baseline_model"] = args.baseline_model
+    if args.lr is not None:
+        p["online"]["lr"] = float(args.lr)
     p["online"]["threads"] = max(1, args.threads)
     p["online"]["device"] = args.device
     p["device"], p["workers"] = args.device, args.workers
@@ -429,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--multitask-epochs", dest="multitask_epochs", type=int, default=None,
                     help=f"passes of the Multitask upper bound (None: pretrained regime "
                          f"{PRETRAINED['online']['multitask_epochs']}, --quick 1, scratch 1)")
+    ap.add_argument("--lr", type=float, default=None,
+                    help=f"pretrained regime: Adam learning rate (None: {PRETRAINED['online']['lr']})")
     ap.add_argument("--baseline-model", default=None, help="baseline head model: ofml (default) or ofml_cosine")
     ap.add_argument("--output", default=None, help="scratch regime: directory for results.json and table.md")
     ap.add_argument("--random-init", dest="random_init", action="store_true",
