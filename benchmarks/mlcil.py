@@ -1,14 +1,17 @@
 """Multi-label class-incremental benchmark on MultiDigits (RebLL Tables 1-2, 4, 5, 6 and Fig. 4 shapes).
 
-Runs every strategy on MultiDigits-20 {B4-C2} and {B5-C3} and MultiDigits-80 {B20-C4} for several seeds:
+Runs every strategy on MultiDigits-20 {B4-C2} and {B5-C3} and MultiDigits-80 {B20-C4} for several seeds (the
+raw-results names of RESULTS_SCHEMA.md in brackets; ``METHOD_KEYS``):
 
-* Table 1/2 shape: Joint, Fine-Tuning, LwF, KD, EWC, the comparison methods AGCN, KRT, CSC and L2P (each on its
-  own model: ``METHOD_MODELS``), AKD (buffer 0), ER, DER++, PODNet, RebLL (AKD + OR) (buffer k per class): Last
-  mAP / CF1 / OF1, Avg mAP, the FPR after the last task and the mean forgetting;
-* Table 4 (AKD ablation, first scenario): Fine-Tuning (L_bce), AKD (L_cls), KD (L_bce + L_kd),
-  AKD (L_cls + L_akd);
-* Table 5 (OR ablation): AKD, + Replay (L_bce), + OR (L_bce), + OR (L_er);
-* Table 6 (decay factor): fixed alpha = 2.0 vs adaptive alpha log|C^{1:t}| with alpha = 1.2 (AKD, no memory).
+* Table 1/2 shape: Joint [joint], Fine-Tuning [finetune], LwF [lwf], KD [kd], EWC [ewc], the comparison methods
+  AGCN [agcn], KRT [krt], CSC [csc] and L2P [l2p] (each on its own model: ``METHOD_MODELS``), AKD [akd] (buffer
+  0), ER [er], DER++ [derpp], PODNet [podnet], RebLL (AKD + OR) [rebll] (buffer k per class): Last mAP / CF1 /
+  OF1, Avg mAP, the FPR after the last task and the mean forgetting;
+* Table 4 (AKD ablation, first scenario): Fine-Tuning (L_bce) [finetune], AKD (L_cls) [akd_cls], KD (L_bce +
+  L_kd) [kd], AKD (L_cls + L_akd) [akd];
+* Table 5 (OR ablation): AKD [akd], + Replay (L_bce) [akd_er], + OR (L_bce) [akd_er_or], + OR (L_er) [rebll];
+* Table 6 (decay factor): fixed alpha = 2.0 [akd_fixed_decay] vs adaptive alpha log|C^{1:t}| with alpha = 1.2
+  [akd] (AKD, no memory).
 
 Regimes (``--regime``):
 
@@ -33,7 +36,8 @@ shipped ``md-vit-tiny`` when present (else a random frozen ViT).
 Usage::
 
     python benchmarks/mlcil.py --quick                  # < 1 minute: tiny data, same rows
-    python benchmarks/mlcil.py                          # the full pretrained run (sizing in --help)
+    python benchmarks/mlcil.py                          # full pretrained run, 1/2: the MultiDigits-20 scenarios
+    python benchmarks/mlcil.py --scenarios md80-B20-C4  # full pretrained run, 2/2 (same raw-results file)
     python benchmarks/mlcil.py --regime scratch --with-md80 --seeds 0 1
 
 CF1/OF1/FPR use the 0.8 threshold of KRT/CSC/RebLL.
@@ -106,6 +110,8 @@ METHOD_MODELS = {
 # (the data section of its config: MultiDigits-20 with n_train 2000 -> 2.388; MultiDigits-80 with n_train 4000 ->
 # 2.8855), rounded to 2 decimals. tests/continual/test_continual_mlcil_benchmark.py recomputes them.
 KRT_CARDINALITY = {"md20-B4-C2": 2.39, "md20-B5-C3": 2.39, "md80-B20-C4": 2.89}
+#: The timm name of the shipped ``md-vit-tiny`` (configs/pretrain/md_vit_tiny.yaml; its card fills in the shape).
+_SHIPPED_VIT_BACKBONE = "vit_tiny_patch16_224"
 _BACKBONE_KEYS = ("backbone", "pretrained", "weights", "weights_strict", "backbone_kwargs")
 
 SCENARIOS = {
@@ -181,9 +187,15 @@ def _method_model(cfg, name: str, num_classes: int, *, vit_weights: str | None =
         return build_model(cfg.run, num_classes)
     model_name, head = METHOD_MODELS[name]
     if model_name == "l2p":
-        options = {**head, "backbone_kwargs": {**head["backbone_kwargs"], "img_size": cfg.run.data.image_size}}
-        if vit_weights:
-            options["weights"] = vit_weights
+        from labelwise.models.shipped import list_shipped
+
+        if vit_weights in list_shipped():  # a shipped ViT: its card gives the architecture
+            options = {**head, "backbone": _SHIPPED_VIT_BACKBONE, "weights": vit_weights,
+                       "backbone_kwargs": {"img_size": cfg.run.data.image_size}}
+        else:
+            options = {**head, "backbone_kwargs": {**head["backbone_kwargs"], "img_size": cfg.run.data.image_size}}
+            if vit_weights:
+                options["weights"] = vit_weights
     else:
         options = {k: v for k, v in cfg.run.model.kwargs.items() if k in _BACKBONE_KEYS}
         options.update(head)

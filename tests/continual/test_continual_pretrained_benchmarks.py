@@ -107,7 +107,7 @@ def _online(tmp_path, *extra):
 
 def test_online_method_names_are_the_schema_names():
     online = _load("online_cl")
-    assert set(online.METHOD_KEYS) == ONLINE_METHODS
+    assert set(online.METHOD_KEYS) == ONLINE_METHODS | {"multitask_ssca"}  # + the SSCA head's upper bound
     assert online.METHOD_KEYS["prs_ssca"] == ("prs", "ssca") and online.METHOD_KEYS["crs"] == ("crs", "baseline")
 
 
@@ -129,7 +129,7 @@ def test_online_quick_writes_schema_rows_and_resumes(tmp_path, capsys):
 def test_online_quick_default_methods(tmp_path):
     doc = _online(tmp_path)
     _check_doc(doc, "online_cl", ONLINE_KEYS)
-    assert {r["method"] for r in doc["rows"]} == ONLINE_METHODS
+    assert {r["method"] for r in doc["rows"]} == ONLINE_METHODS | {"multitask_ssca"}
 
 
 def test_results_tables_render_the_continual_claims(tmp_path):
