@@ -180,3 +180,15 @@ def test_results_tables_render_the_continual_claims(tmp_path):
     # the tables: mean ± std of the schema metrics
     assert "| rebll | 3 | 61.00 ± 1.00 | 71.00 ± 1.00 |" in block
     assert "| prs_ssca | 3 | 52.50 ± 0.50 |" in block
+
+
+def test_cell_store_rows_hold_every_stored_run(tmp_path):
+    """Two commands of one profile (e.g. split by scenario) add up: rows() holds both commands' runs."""
+    regime = _load("regime")
+    path = tmp_path / "mlcil.cells.jsonl"
+    p = {"n_train": {"multidigits20": 10}, "seeds": [0]}
+    regime.CellStore(path, p).put(("a", "rebll", 0), [{"dataset": "a", "method": "rebll", "seed": 0}])
+    second = regime.CellStore(path, {**p, "seeds": [0, 1]})
+    second.put(("b", "rebll", 1), [{"dataset": "b", "method": "rebll", "seed": 1}])
+    assert [r["dataset"] for r in second.rows()] == ["a", "b"]
+    assert regime.CellStore(path, {**p, "n_train": {"multidigits20": 20}}).rows() == []
