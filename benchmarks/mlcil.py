@@ -275,6 +275,8 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
         regime.require_shipped(p["weights"])
     if args.epochs is not None:
         p["epochs_per_task"] = args.epochs
+    if args.lr is not None:
+        p["lr"] = float(args.lr)
     if args.seeds is not None:
         p["seeds"] = list(args.seeds)
     for key in ("n_train", "n_test"):
@@ -473,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"epochs per task (None: pretrained regime {PRETRAINED['epochs_per_task']}, --quick 1; "
                              "scratch: the configs' 3)")
+    parser.add_argument("--lr", type=float, default=None, help="pretrained regime: Adam learning rate (None: 1e-3)")
     parser.add_argument("--methods", nargs="+", default=None, choices=sorted(set(METHOD_KEYS.values())),
                         help="pretrained regime: only these methods (raw-results names; None: all but l2p)")
     parser.add_argument("--with-l2p", dest="with_l2p", action="store_true",

@@ -375,6 +375,13 @@ def main_pretrained(args: argparse.Namespace) -> int:
     if p["backbone_mode"] == "frozen":
         seq = cache_sequence(seq, cfg, device=args.device)
         channels = int(seq.train.inputs.shape[1])
+    else:  # fine-tuning on the images: the evaluation transform the shipped backbone was trained with
+        import dataclasses
+
+        from labelwise.data.transforms import build_transforms
+
+        tf = build_transforms(train=False, image_size=int(seq.train.inputs.shape[-1]), normalize="imagenet")
+        seq = dataclasses.replace(seq, train=seq.train.view(None, transform=tf), test=seq.test.view(None, transform=tf))
     budget = regime.Budget(args.time_budget)
     store = regime.cell_store("online_cl", args, p)
     raw: list[dict[str, Any]] = []
