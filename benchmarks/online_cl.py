@@ -1,22 +1,33 @@
-"""Online multi-label continual learning on the MultiDigits sequence (DLFL Table 7 shape).
+"""Online multi-label continual learning on the MultiDigits sequence (DLFL Table 7 shape, section 4.3).
 
-Finetune, EWC, CRS, PRS, PRS + SSCA, GSS, ExStream, OCDM and Multitask (joint upper bound) under the PRS online protocol (one pass,
-stream batch 10, a replay batch of 10 from the memory joins every stream batch), on a long-tailed
-COCOseq-shaped stream built from ``multidigits80`` (4 tasks with disjoint classes, see
-:func:`labelwise.continual.online.multidigits_sequence`). Prints the C-F1 / O-F1 / mAP of the majority,
-moderate and minority classes and overall, mean ± std over seeds, after the last task; writes
-``results.json`` (every run, per-task rows, memory class counts) and ``table.md`` to ``--output``.
+Finetune, EWC, CRS, PRS, PRS + SSCA, CRS + SSCA, GSS, ExStream, OCDM and Multitask (the joint upper bound, with
+the linear head and with SSCA) under the PRS online protocol (one pass, stream batch 10, a replay batch of 10 from
+the memory joins every stream batch), on a long-tailed COCOseq-shaped stream built from ``multidigits80`` (4
+tasks with disjoint classes, see :func:`labelwise.continual.online.multidigits_sequence`): C-F1 / O-F1 / mAP of
+the majority, moderate and minority classes and overall after the last task, mean ± std over seeds.
 
-Scale (2 shared cores, 1 torch thread): ``resnet10t`` at 32x32 with output stride 16 (a 2x2 feature map for
-SSCA), pretrained first on ``multidigits20`` (10 digits x red/cyan, a different label space; the stand-in for
-PRS's ImageNet-pretrained ResNet, cached in ``--output``; ``--scratch`` starts from a random init, where every
-method stays near chance); memory 150 for a 2357-image stream (PRS: 2000 of 35 072, 5.7 %). ``--quick`` uses a
-123-image stream, timm's ``test_resnet`` and a random init (a pipeline check, same table).
+Regimes (``--regime``):
+
+* ``pretrained`` (default, issue 16): the shipped ``md-resnet10t`` (pretrained on MultiDigits-40, another label
+  space; the stand-in for PRS's ImageNet-pretrained ResNet; docs/pretrained.md) on the stream rendered at
+  128x128 with small digits (10-25 % of the side), output stride 16 (an 8x8 map). With ``--backbone-mode
+  frozen`` (default; what 2 CPU cores allow) the backbone runs once over the stream and test images and every
+  method trains, in one pass, a trainable residual 1x1-convolution stage on the cached map
+  (:class:`labelwise.models.map_adapter.MapAdapter`) and its head (linear, or SSCA). **With a frozen backbone
+  forgetting happens only in that stage and the heads.** ``finetune`` trains the whole network on the images (a
+  GPU budget). Writes docs/results/online_cl.json (raw per-seed rows, RESULTS_SCHEMA names), resumable run by
+  run (docs/results/online_cl.cells.jsonl).
+* ``scratch``: the earlier profile: ``resnet10t`` at 32x32 (a 2x2 map for SSCA), pretrained first by this
+  script on ``multidigits20`` (cached in ``--output``; ``--random-init`` skips it, where every method stays near
+  chance); writes ``results.json`` and ``table.md`` to ``--output``.
+
+Memory 150 for a stream of about 2400 images (PRS: 2000 of 35 072, 5.7 %).
 
 ::
 
-    python benchmarks/online_cl.py --quick               # < 1 min, same table shape
-    python benchmarks/online_cl.py --output runs/online_cl   # full profile
+    python benchmarks/online_cl.py --quick               # < 1 min, same rows
+    python benchmarks/online_cl.py                       # the full pretrained run (sizing in --help)
+    python benchmarks/online_cl.py --regime scratch --output runs/online_cl
 """
 
 from __future__ import annotations
@@ -31,20 +42,26 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import regime  # noqa: E402  (benchmarks/regime.py)
+
 METHODS = [
     ("finetune", "baseline"),
     ("ewc", "baseline"),
     ("crs", "baseline"),
     ("prs", "baseline"),
     ("prs", "ssca"),
+    ("crs", "ssca"),
     ("gss", "baseline"),
     ("exstream", "baseline"),
     ("ocdm", "baseline"),
     ("multitask", "baseline"),
+    ("multitask", "ssca"),  # the joint upper bound of the SSCA head (raw name multitask_ssca, beyond the schema)
 ]
 
 
-def profile(args: argparse.Namespace) -> dict[str, Any]:
+def scratch_profile(args: argparse.Namespace) -> dict[str, Any]:
+    """The scratch regime's sizes (the earlier profile)."""
     p: dict[str, Any] = {
         "sequence": {"n_train": 4000, "n_test": 6000, "image_size": 32, "test_per_class": 30},
         "online": {
@@ -67,7 +84,7 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
         p["online"].update(memory_size=20, backbone="test_resnet", backbone_kwargs={"output_stride": 8})
         p["pretrain"] = None  # random init: the quick profile only checks the pipeline and the table
     if args.seeds:
-        p["seeds"] = [int(s) for s in args.seeds.split(",")]
+        p["seeds"] = list(args.seeds)
     if args.threads:
         p["online"]["threads"] = args.threads
     return p
@@ -132,21 +149,10 @@ def pretrain(p: dict[str, Any], path: Path, *, log: Any = print) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny profile (< 1 min), same table")
-    ap.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
-    ap.add_argument("--methods", default=None, help="comma-separated '<method>[+ssca]', e.g. prs,crs+ssca")
-    ap.add_argument(
-        "--baseline-model", default=None, help="baseline head model: ofml (default) or ofml_cosine"
-    )
-    ap.add_argument("--output", default=None, help="directory for results.json and table.md")
-    ap.add_argument(
-        "--scratch", action="store_true", help="random-init backbone (no multidigits20 pretraining)"
-    )
-    args = ap.parse_args(argv)
-
+def main_scratch(args: argparse.Namespace) -> int:
+    """The scratch regime (the earlier profile): results.json and table.md in ``--output``."""
+    if args.threads == 2:
+        args.threads = None  # the earlier default: 1 torch thread
     from labelwise.continual.online import (
         OnlineConfig,
         format_table,
@@ -156,12 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     from labelwise.continual.online.runner import method_label
 
-    p = profile(args)
-    methods = METHODS
-    if args.methods:
-        from labelwise.continual.online.cli import parse_method
-
-        methods = [parse_method(m) for m in args.methods.split(",") if m.strip()]
+    p = scratch_profile(args)
+    methods = [METHOD_KEYS[m] for m in args.methods] if args.methods else METHODS
+    if args.multitask_epochs is not None:
+        p["online"]["multitask_epochs"] = args.multitask_epochs
     if args.baseline_model:
         p["online"]["baseline_model"] = args.baseline_model
     t0 = time.perf_counter()
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  classes/task {s['classes_per_task']}, groups {s['group_sizes']} (thresholds {seq.info['thresholds']}), "
         f"stream {seq.num_train} images, test {sum(s['test_sizes'])}"
     )
-    if p["pretrain"] and not args.scratch:
+    if p["pretrain"] and not args.random_init:
         out_dir = Path(args.output) if args.output else Path("runs/online_cl")
         tag = f"{p['online']['backbone']}-{p['sequence']['image_size']}-{p['pretrain']['n_train']}-{p['pretrain']['epochs']}"
         p["online"]["weights"] = str(pretrain(p, out_dir / f"pretrain-multidigits20-{tag}.safetensors"))
@@ -230,6 +234,221 @@ def main(argv: list[str] | None = None) -> int:
         )
     return 0
 
+
+def method_key(method: str, head: str) -> str:
+    """The raw-results name (RESULTS_SCHEMA.md): ``prs``, ``prs_ssca``, ...
+
+    >>> method_key("prs", "ssca"), method_key("multitask", "baseline")
+    ('prs_ssca', 'multitask')
+    """
+    return method if head == "baseline" else f"{method}_{head}"
+
+
+#: Raw-results name -> (method, head).
+METHOD_KEYS = {method_key(m, h): (m, h) for m, h in METHODS}
+
+#: Pretrained regime (frozen backbone, 2 CPU cores): the stream, the online options and the seeds. Sized so
+#: that the full command (the 11 methods x 3 seeds) fits well within 60 minutes (about 40); see --help.
+PRETRAINED = {
+    "sequence": {"n_train": 8000, "n_test": 6000, "image_size": 128, "test_per_class": 30,
+                 "min_scale": regime.PRETRAINED_DATA["min_scale"], "max_scale": regime.PRETRAINED_DATA["max_scale"]},
+    "online": {"memory_size": 270, "stream_batch": 10, "replay_batch": 10, "q": -0.03, "lr": 5e-3,
+               "lambda_ewc": 100.0, "multitask_epochs": 5, "backbone": "resnet10t",
+               "backbone_kwargs": {"channels": [32, 64, 128, 256], "output_stride": 16}, "weights": "md-resnet10t",
+               "embed_dim": 64},
+    "seeds": [0, 1, 2],
+}
+
+
+def profile(args: argparse.Namespace) -> dict[str, Any]:
+    """Sizes of the pretrained run (``--quick`` shrinks everything but keeps the rows)."""
+    import copy
+
+    if args.max_epochs is not None or args.patience is not None or args.n_val is not None:
+        raise SystemExit("online_cl streams each image once (no validation plateau): --max-epochs / --patience / "
+                         "--n-val do not apply")
+    p: dict[str, Any] = copy.deepcopy(PRETRAINED)
+    p["backbone_mode"] = args.backbone_mode
+    if args.backbone_mode == "frozen":
+        p["trainable"] = "MapAdapter (residual 1x1 conv) + head"
+    if args.quick:
+        p["sequence"].update(n_train=240, n_test=800, image_size=32, test_per_class=8, min_scale=None,
+                             max_scale=None)
+        p["online"].update(memory_size=20, multitask_epochs=1, weights=regime.shipped_or_none("md-resnet10t"))
+        p["seeds"] = [0]
+    else:
+        regime.require_shipped(p["online"]["weights"])
+    if args.seeds is not None:
+        p["seeds"] = list(args.seeds)
+    if args.n_train is not None:
+        p["sequence"]["n_train"] = int(args.n_train)
+    if args.n_test is not None:
+        p["sequence"]["n_test"] = int(args.n_test)
+    if args.multitask_epochs is not None:
+        p["online"]["multitask_epochs"] = int(args.multitask_epochs)
+    if args.baseline_model:
+        p["online"]["baseline_model"] = args.baseline_model
+    if args.lr is not None:
+        p["online"]["lr"] = float(args.lr)
+    p["online"]["threads"] = max(1, args.threads)
+    p["online"]["device"] = args.device
+    p["device"], p["workers"] = args.device, args.workers
+    return p
+
+
+def cache_sequence(seq: Any, cfg: Any, device: str = "cpu") -> Any:
+    """The sequence with its stream and test images replaced by the frozen backbone's feature maps.
+
+    Only the images the runs use (the stream's and the test tasks') are cached, with the evaluation transform
+    the shipped backbone was trained with (resize, ImageNet normalisation); task indices are renumbered into
+    the cached arrays, the class groups stay.
+    """
+    import dataclasses
+
+    from labelwise.continual.online.runner import build_model
+    from labelwise.data.transforms import build_transforms
+    from labelwise.models.feature_cache import cache_feature_maps, split_backbone
+
+    t0 = time.perf_counter()
+    backbone = split_backbone(build_model(seq.num_classes, "baseline", cfg))
+    size = int(seq.train.inputs.shape[-1])
+    transform = build_transforms(train=False, image_size=size, normalize="imagenet")
+
+    def cached(ds: Any, tasks: list[np.ndarray]) -> tuple[Any, list[np.ndarray]]:
+        idx = np.concatenate(tasks)
+        maps = cache_feature_maps(backbone, ds.view(idx, transform=transform), device=device)
+        bounds = np.cumsum([0] + [len(t) for t in tasks])
+        return maps, [np.arange(bounds[i], bounds[i + 1]) for i in range(len(tasks))]
+
+    train, train_tasks = cached(seq.train, seq.train_tasks)
+    test, test_tasks = cached(seq.test, seq.test_tasks)
+    print(f"  cached feature maps {tuple(train.inputs.shape[1:])} of {len(train)} stream / {len(test)} test images "
+          f"in {time.perf_counter() - t0:.0f} s", flush=True)
+    return dataclasses.replace(seq, train=train, test=test, train_tasks=train_tasks, test_tasks=test_tasks)
+
+
+def head_model(seq: Any, head: str, cfg: Any, channels: int) -> Any:
+    """A run's model on cached maps: the method's model with a trainable MapAdapter where the backbone was."""
+    from labelwise.continual.online.runner import build_model
+    from labelwise.models.feature_cache import split_backbone
+    from labelwise.models.map_adapter import MapAdapter
+
+    model = build_model(seq.num_classes, head, cfg.model_copy(update={"weights": None}))
+    split_backbone(model)
+    model.backbone = MapAdapter(channels)
+    return model
+
+
+def result_row(method: str, seed: int, r: Any) -> dict[str, Any]:
+    """One raw-results row (RESULTS_SCHEMA: percent)."""
+    row: dict[str, Any] = {"dataset": "multidigits80seq", "method": method, "seed": seed}
+    for g in ("overall", "majority", "moderate", "minority"):  # the schema's six keys and the other group F1s
+        for m in ("mAP", "CF1", "OF1"):
+            v = float(r.final[g][m])
+            if not np.isnan(v):
+                row[f"{g}_{m}"] = round(100.0 * v, 4)
+    row["seconds"] = round(float(r.seconds), 1)
+    if r.memory_counts is not None:
+        row["memory_counts"] = list(r.memory_counts)
+    return row
+
+
+def main_pretrained(args: argparse.Namespace) -> int:
+    """The pretrained regime: raw per-seed rows in docs/results/online_cl.json, resumable run by run."""
+    import torch
+
+    from labelwise.continual.online import OnlineConfig, format_table, multidigits_sequence, run_online
+    from labelwise.continual.online.runner import OnlineResult
+
+    torch.set_num_threads(max(1, args.threads))
+    p = profile(args)
+    names = args.methods or list(METHOD_KEYS)
+    print(regime.header("online_cl", p, args), flush=True)
+    t_all = time.perf_counter()
+    seq_opts = {k: v for k, v in p["sequence"].items() if v is not None}
+    seq = multidigits_sequence(**seq_opts, cache=not args.quick)
+    s = seq.summary()
+    print(f"sequence: {seq!r}\n  classes/task {s['classes_per_task']}, groups {s['group_sizes']} (thresholds "
+          f"{seq.info['thresholds']}), stream {seq.num_train} images, test {sum(s['test_sizes'])}", flush=True)
+    cfg = OnlineConfig.from_dict(p["online"])
+    channels = None
+    if p["backbone_mode"] == "frozen":
+        seq = cache_sequence(seq, cfg, device=args.device)
+        channels = int(seq.train.inputs.shape[1])
+    else:  # fine-tuning on the images: the evaluation transform the shipped backbone was trained with
+        import dataclasses
+
+        from labelwise.data.transforms import build_transforms
+
+        tf = build_transforms(train=False, image_size=int(seq.train.inputs.shape[-1]), normalize="imagenet")
+        seq = dataclasses.replace(seq, train=seq.train.view(None, transform=tf), test=seq.test.view(None, transform=tf))
+    budget = regime.Budget(args.time_budget)
+    store = regime.cell_store("online_cl", args, p)
+    raw: list[dict[str, Any]] = []
+    results: list[Any] = []
+    stop = False
+    for seed in p["seeds"]:  # seed-major: a run cut short by --time-budget holds complete seeds
+        for name in names:
+            method, head = METHOD_KEYS[name]
+            cell = ("multidigits80seq", name, seed)
+            stored = store.get(cell)
+            if stored is None:
+                if budget.exhausted():
+                    stop = True
+                    break
+                model = head_model(seq, head, cfg, channels) if channels is not None else None
+                r = run_online(seq, method, head=head, config=cfg, seed=seed, model=model)
+                stored = [result_row(name, seed, r)]
+                store.put(cell, stored)
+                o = stored[0]
+                print(f"  {name:12s} seed {seed}: mAP {o.get('overall_mAP', float('nan')):.1f} CF1 "
+                      f"{o.get('overall_CF1', float('nan')):.1f} OF1 {o.get('overall_OF1', float('nan')):.1f} "
+                      f"minority mAP {o.get('minority_mAP', float('nan')):.1f} ({r.seconds:.0f} s)", flush=True)
+            raw += stored
+            f = {g: {m: stored[0].get(f"{g}_{m}", float("nan")) / 100.0 for m in ("mAP", "CF1", "OF1")}
+                 for g in ("overall", "majority", "moderate", "minority")}
+            results.append(OnlineResult(method, head, seed, f, [], None, 0.0, 0))
+            regime.write_results("online_cl", raw, args, p, time.perf_counter() - t_all, complete=False)
+        if stop:
+            break
+    budget.report()
+    seconds = time.perf_counter() - t_all
+    from labelwise.continual.online import summarize
+
+    print()
+    print(format_table(summarize(results), title=f"MultiDigits online sequence, pretrained regime, final (after task "
+                                                 f"{seq.num_tasks}), percent, mean ± std"))
+    print(f"\ntotal {seconds / 60:.1f} min")
+    out = regime.write_results("online_cl", raw, args, p, seconds, complete=not budget.skipped,
+                               extra={"sequence": s})
+    print(f"raw results: {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Pretrained-regime sizing (2 CPU cores, frozen backbone): a stream generated from "
+               f"{PRETRAINED['sequence']['n_train']} training images at 128 px (about 2400 kept), memory "
+               f"{PRETRAINED['online']['memory_size']}, Multitask {PRETRAINED['online']['multitask_epochs']} passes, "
+               f"the 11 methods x seeds {PRETRAINED['seeds']}: about 40 minutes, the maps cached in about 2 minutes "
+               "(measured costs in docs/online_cl.md).")
+    regime.add_regime_args(ap, "online_cl", backbone_mode=True)
+    ap.add_argument("--methods", nargs="+", default=None, choices=list(METHOD_KEYS),
+                    help="methods by raw-results name (None: all)")
+    ap.add_argument("--multitask-epochs", dest="multitask_epochs", type=int, default=None,
+                    help=f"passes of the Multitask upper bound (None: pretrained regime "
+                         f"{PRETRAINED['online']['multitask_epochs']}, --quick 1, scratch 1)")
+    ap.add_argument("--lr", type=float, default=None,
+                    help=f"pretrained regime: Adam learning rate (None: {PRETRAINED['online']['lr']})")
+    ap.add_argument("--baseline-model", default=None, help="baseline head model: ofml (default) or ofml_cosine")
+    ap.add_argument("--output", default=None, help="scratch regime: directory for results.json and table.md")
+    ap.add_argument("--random-init", dest="random_init", action="store_true",
+                    help="scratch regime: random-init backbone (no multidigits20 pretraining)")
+    args = ap.parse_args(argv)
+    if args.regime == "scratch":
+        return main_scratch(args)
+    return main_pretrained(args)
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -342,6 +342,14 @@ class CellStore:
             fh.flush()
             os.fsync(fh.fileno())
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows of every run stored under this profile (this process's and earlier ones'), in store order.
+
+        A benchmark whose full run is split into several commands (e.g. by scenario) writes these, so the raw
+        results hold every finished run of the profile.
+        """
+        return [row for rows in self._cells.values() for row in rows]
+
     def __len__(self) -> int:
         return len(self._cells)
 

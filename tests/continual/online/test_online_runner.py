@@ -179,3 +179,16 @@ def test_gss_gradient_probe_vmap_matches_loop(seq):
     assert loop.shape == (4, sum(p.numel() for p in params))
     # per item, not the batch mean: rows differ
     assert not torch.allclose(loop[0], loop[1])
+
+
+def test_fetcher_reads_cached_feature_maps_directly():
+    """Cached feature maps (float, no transform) are indexed as they are, not collated item by item."""
+    from labelwise.continual.online.runner import _Fetcher
+    from labelwise.data import ArrayDataset
+
+    maps = torch.rand(5, 4, 2, 2)
+    y = np.eye(5, 3, dtype=np.uint8)
+    fetch = _Fetcher(ArrayDataset(maps, y, list("abc"), is_image=False), torch.device("cpu"))
+    assert fetch.fast is None and fetch.features is not None
+    x, t, kept = fetch(np.array([3, 1]))
+    assert torch.equal(x, maps[[3, 1]]) and t.tolist() == y[[3, 1]].tolist() and kept.tolist() == [3, 1]

@@ -274,19 +274,32 @@ def _fast_images(ds: Any) -> torch.Tensor | None:
     return None
 
 
+def _fast_features(ds: Any) -> torch.Tensor | None:
+    """The float tensor of an in-memory dataset of cached feature maps without transform, else None."""
+    x = getattr(ds, "inputs", None)
+    if (isinstance(x, torch.Tensor) and x.is_floating_point() and getattr(ds, "transform", None) is None
+            and not getattr(ds, "is_image", True)):
+        return x
+    return None
+
+
 class _Fetcher:
-    """Inputs and targets of root-dataset indices (fast path for uint8 image arrays)."""
+    """Inputs and targets of root-dataset indices (fast paths for uint8 image arrays and cached feature maps)."""
 
     def __init__(self, ds: Any, device: torch.device) -> None:
         self.ds = ds
         self.device = device
         self.fast = _fast_images(ds)
+        self.features = _fast_features(ds) if self.fast is None else None
         self.targets = np.asarray(ds.targets)
 
     def __call__(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         idx = np.asarray(idx, dtype=np.int64)
         if self.fast is not None:
             x = (self.fast[torch.from_numpy(idx)].float() / 255.0 - 0.5) / 0.25
+            kept = idx
+        elif self.features is not None:
+            x = self.features[torch.from_numpy(idx)]
             kept = idx
         else:
             from labelwise.data import collate_batch
