@@ -116,7 +116,8 @@ class Backbone(nn.Module):
         if weights is not None:
             weights, timm_kwargs = self._resolve_shipped(name, weights, timm_kwargs)
         self.name = name
-        if timm_kwargs.get("hybrid_stem") is not None:
+        hybrid = timm_kwargs.get("hybrid_stem") is not None
+        if hybrid:
             from .hybrid_vit import hybrid_embed_layer
 
             embed_layer, timm_kwargs = hybrid_embed_layer(
@@ -125,7 +126,7 @@ class Backbone(nn.Module):
         else:
             timm_kwargs.pop("hybrid_stem", None)
         self.model = self._create(name, pretrained, timm_kwargs)
-        if "embed_layer" in timm_kwargs:
+        if hybrid:  # timm's ViT initialisation re-initialised the stem: put its loaded weights back
             self.model.patch_embed.backbone.restore_weights()
         self.num_features = int(self.model.num_features)
         self.pretrained_cfg: dict[str, Any] = dict(getattr(self.model, "pretrained_cfg", {}) or {})
