@@ -7,8 +7,11 @@ A recipe (a YAML file, or a shipped name ``pretrain/*`` from labelwise/configs/p
     card) and ``<name>.md`` (the card, readable).
 ``architecture``
     ``backbone`` (timm name) and ``backbone_kwargs`` (the options that define the weight shapes: channel
-    widths, patch size, depth, ...); they are written to the card and become the defaults of any backbone
-    loading the weights by name (:mod:`labelwise.models.shipped`).
+    widths, patch size, depth, a hybrid ViT's ``hybrid_stem``, ...); they are written to the card and become the
+    defaults of any backbone loading the weights by name (:mod:`labelwise.models.shipped`). A ``hybrid_stem``
+    is written in its shape-defining form (:func:`labelwise.models.hybrid_vit.hybrid_architecture`: the stem's
+    initial ``weights`` and ``frozen`` dropped, a shipped stem's architecture filled in), since the exported file
+    holds the stem too.
 ``run``
     An ordinary labelwise run configuration (``data`` / ``model`` / ``loss`` / ``trainer``, see
     :mod:`labelwise.config`) that trains the backbone with a head; ``model.backbone`` and the architecture
@@ -333,6 +336,7 @@ def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, devi
     from safetensors.torch import save_file
 
     from .models import Backbone
+    from .models.hybrid_vit import hybrid_architecture
     from .models.shipped import sha256_file
     from .run import build_datasets, train_from_config
 
@@ -352,7 +356,8 @@ def pretrain(recipe: dict[str, Any], output_dir: str | os.PathLike[str], *, devi
     if not best.is_file():
         best = run_dir / "checkpoints" / "last.safetensors"
     arch = recipe["architecture"]
-    arch_kwargs = dict(arch.get("backbone_kwargs") or {})
+    # the card's architecture: shape-defining options only (a hybrid stem's initial weights and freezing dropped)
+    arch_kwargs = hybrid_architecture(arch.get("backbone_kwargs") or {})
     body = Backbone(arch["backbone"], **arch_kwargs)
     body.load_weights(best, strict=True)
 

@@ -1,4 +1,4 @@
-"""The examples in the models modules (GateVPT, E2VPT, initial weights) and block_forward run and give the
+"""The examples in the models modules (GateVPT, E2VPT, initial weights, hybrid ViT) and block_forward run and give the
 documented output."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 
-MODULES = ["gated_prompt_vit", "kv_prompt_vit", "initial_weights"]
+MODULES = ["gated_prompt_vit", "kv_prompt_vit", "initial_weights", "hybrid_vit"]
 
 
 @pytest.mark.parametrize("name", MODULES)

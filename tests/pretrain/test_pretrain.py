@@ -27,6 +27,9 @@ def test_quick_recipe_runs_and_writes_a_card(recipe, tmp_path, monkeypatch):
     assert card["quick"] is True and card["data"]["name"] == "multidigits40"
     assert 0.0 <= card["probe"]["mAP"] <= 100.0 and card["probe"]["dataset"] == "multidigits20"
     assert (out / f"{name}.md").read_text().startswith(f"# {name}")
+    stem = card["architecture"]["backbone_kwargs"].get("hybrid_stem")
+    if stem is not None:  # the card holds the hybrid's shapes only: the file has the stem, no stem weights needed
+        assert set(stem) == {"backbone", "backbone_kwargs"} and "channels" in stem["backbone_kwargs"]
     resolved = resolve_shipped(name, out)  # the written pair is a valid registry entry
     body = Backbone(resolved.backbone, weights=resolved.path, **resolved.backbone_kwargs)
     assert not body.load_result.missing

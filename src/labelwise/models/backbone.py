@@ -66,7 +66,9 @@ class Backbone(nn.Module):
         ``strict=False`` they are reported by a warning and in :attr:`load_result`.
     **timm_kwargs
         Passed to ``timm.create_model`` (``img_size``, ``dynamic_img_size``, ``drop_path_rate``, ``in_chans``,
-        ...). ``num_classes`` and ``global_pool`` are fixed to ``0`` and ``""``.
+        ...). ``num_classes`` and ``global_pool`` are fixed to ``0`` and ``""``. ``hybrid_stem`` (a mapping, for a
+        timm VisionTransformer) makes a hybrid ViT whose tokens are a CNN's feature map cells
+        (:mod:`labelwise.models.hybrid_vit`).
 
     Attributes
     ----------
@@ -114,7 +116,18 @@ class Backbone(nn.Module):
         if weights is not None:
             weights, timm_kwargs = self._resolve_shipped(name, weights, timm_kwargs)
         self.name = name
+        hybrid = timm_kwargs.get("hybrid_stem") is not None
+        if hybrid:
+            from .hybrid_vit import hybrid_embed_layer
+
+            embed_layer, timm_kwargs = hybrid_embed_layer(
+                timm_kwargs.pop("hybrid_stem"), dict(timm_kwargs), vit_name=name)
+            timm_kwargs["embed_layer"] = embed_layer
+        else:
+            timm_kwargs.pop("hybrid_stem", None)
         self.model = self._create(name, pretrained, timm_kwargs)
+        if hybrid:  # timm's ViT initialisation re-initialised the stem: put its loaded weights back
+            self.model.patch_embed.backbone.restore_weights()
         self.num_features = int(self.model.num_features)
         self.pretrained_cfg: dict[str, Any] = dict(getattr(self.model, "pretrained_cfg", {}) or {})
         self.output_fmt = str(getattr(self.model, "output_fmt", "NCHW"))
@@ -139,6 +152,15 @@ class Backbone(nn.Module):
     @staticmethod
     def _create(name: str, pretrained: bool, timm_kwargs: dict[str, Any]) -> nn.Module:
         def build(pretrained: bool) -> nn.Module:
+            if "embed_layer" in timm_kwargs:  # a hybrid ViT: no fallback, the model must take the layer
+                try:
+                    return timm.create_model(
+                        name, pretrained=pretrained, num_classes=0, global_pool="", **timm_kwargs)
+                except TypeError as err:
+                    if "unexpected keyword argument" not in str(err):
+                        raise
+                    raise ValueError(f"hybrid_stem needs a timm VisionTransformer backbone (one that takes an "
+                                     f"embed_layer); {name!r} does not ({err})") from None
             try:
                 return timm.create_model(
                     name, pretrained=pretrained, num_classes=0, global_pool="", **timm_kwargs

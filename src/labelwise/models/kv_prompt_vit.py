@@ -22,7 +22,8 @@ Where this follows the paper and the public code (``ChengHan111/E2VPT``)
   ``S = 16`` pieces (code); importance from mask gradients and rewinding (paper).
 * Defaults: ``num_prompts = 10`` visual and ``num_kv_prompts = 5`` key-value prompts per block (inside the
   ranges the paper searches per dataset; it has no single default), ``prompt_dropout = 0.1``; key-value prompts
-  initialised uniformly in ``+-sqrt(6 / (3 * patch_h * patch_w + head_dim))``.
+  initialised uniformly in ``+-sqrt(6 / (fan_in + head_dim))`` (``fan_in`` of the patch embedding, ``3 * patch_h * patch_w``
+  for pixel patches).
 * The public code zeroes pruned prompts; here pruned tokens are dropped (the paper's efficiency argument);
   the outputs agree up to the attention mass a zero token still receives.
 * Readout: the class token into a linear classifier (as the ML-VPT paper does for every compared method).
@@ -46,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .prompted_vit import PromptedViT, PromptTuningModel, _pair, _signature_of, block_forward
+from .prompted_vit import PromptedViT, PromptTuningModel, _signature_of, block_forward, patch_fan_in
 from .registry import register_model
 
 __all__ = ["KVPromptViT", "E2VPTClassifier"]
@@ -82,8 +83,7 @@ class KVPromptViT(PromptedViT):
         attn = self.model.blocks[0].attn
         heads, head_dim = int(attn.num_heads), int(attn.head_dim)
         depth = len(self.model.blocks)
-        ph, pw = _pair(getattr(self.model.patch_embed, "patch_size", (16, 16)))
-        bound = math.sqrt(6.0 / float(3 * ph * pw + head_dim))
+        bound = math.sqrt(6.0 / float(patch_fan_in(self.model.patch_embed) + head_dim))
         self.num_kv_prompts = int(num_kv_prompts)
         self.kv_keys = nn.Parameter(torch.empty(depth, heads, num_kv_prompts, head_dim).uniform_(-bound, bound))
         self.kv_values = nn.Parameter(torch.empty(depth, heads, num_kv_prompts, head_dim).uniform_(-bound, bound))

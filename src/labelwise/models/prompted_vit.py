@@ -24,7 +24,9 @@ position embedding (prompts have no position)::
   groups through the patch tokens they update, from block ``i + 1`` on; the final prompt outputs of a group do
   not depend on the last block's prompts of any other group.
 
-* Prompt initialisation: uniform in ``+-sqrt(6 / (3 * patch_h * patch_w + D))`` (VPT's Xavier-uniform).
+* Prompt initialisation: uniform in ``+-sqrt(6 / (fan_in + D))`` (VPT's Xavier-uniform), ``fan_in`` the
+  patch embedding's: ``3 * patch_h * patch_w`` for pixel patches, the CNN's channels for a hybrid ViT
+  (:mod:`labelwise.models.hybrid_vit`, 1x1 patches of a feature map).
 
 Frozen backbone
 ---------------
@@ -281,8 +283,7 @@ class PromptedViT(nn.Module):
         self.prompt_dropout = float(prompt_dropout)
         depth = len(vit.blocks) if deep else 1
         if num_prompts:
-            ph, pw = _pair(getattr(vit.patch_embed, "patch_size", (16, 16)))
-            bound = math.sqrt(6.0 / float(3 * ph * pw + self.embed_dim))
+            bound = math.sqrt(6.0 / float(patch_fan_in(vit.patch_embed) + self.embed_dim))
             self.prompts = nn.Parameter(torch.empty(depth, num_prompts, self.embed_dim).uniform_(-bound, bound))
         else:
             self.register_parameter("prompts", None)
@@ -358,6 +359,25 @@ class PromptedViT(nn.Module):
 
 def _pair(v: Any) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def patch_fan_in(patch_embed: nn.Module) -> int:
+    """Fan-in of a ViT's patch embedding: ``in_chans * patch_h * patch_w`` of its projection.
+
+    ``3 * 16 * 16`` for 16-pixel RGB patches; the CNN's channels for a hybrid ViT (1x1 patches of a feature
+    map). Used for VPT's Xavier-uniform prompt initialisation.
+
+    Examples
+    --------
+    >>> from labelwise.models import Backbone
+    >>> patch_fan_in(Backbone("test_vit", img_size=32).model.patch_embed)
+    768
+    """
+    weight = getattr(getattr(patch_embed, "proj", None), "weight", None)
+    if isinstance(weight, torch.Tensor) and weight.ndim >= 2:
+        return int(weight[0].numel())
+    ph, pw = _pair(getattr(patch_embed, "patch_size", (16, 16)))
+    return 3 * ph * pw
 
 
 class PromptTuningModel(nn.Module):
