@@ -119,6 +119,11 @@ def benchmark_section(doc: dict[str, Any]) -> str:
              f"`{doc.get('command', '?')}` (commit `{str(doc.get('commit', '?'))[:12]}`, regime "
              f"`{doc.get('regime', '?')}`{', quick' if doc.get('quick') else ''}; {doc.get('machine', '?')}; "
              f"{_fmt(float(doc.get('seconds', math.nan)) / 60, 1)} min)", ""]
+    if doc.get("complete") is False:
+        seeds = sorted({r["seed"] for r in rows})
+        lines += [f"**Incomplete**: a run in progress (resumable: the same command adds the missing runs); seeds so "
+                  f"far {seeds}, {len(rows)} rows. Verdicts with fewer than 2 seeds are unresolved by construction.",
+                  ""]
     if isinstance(doc.get("profile"), dict):  # every default that shaped the numbers
         lines += ["Profile: " + ", ".join(f"`{k}={v}`" for k, v in doc["profile"].items()), ""]
     for ds in datasets:

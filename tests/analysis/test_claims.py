@@ -80,3 +80,14 @@ def test_results_tables_generate_and_splice(tmp_path):
     assert tables.main(["--results-dir", str(tmp_path), "--doc", str(doc)]) == 0
     assert tables.main(["--results-dir", str(tmp_path), "--doc", str(doc), "--check"]) == 0
     assert not math.isnan(evaluate_claim(rows, tables.CLAIMS["dlfl"][0], "multidigits20")["width"])
+
+
+def test_incomplete_results_are_flagged(tmp_path):
+    rows = [{"dataset": "multidigits20", "method": m, "seed": 0, "mAP": v} for m, v in (("ofml", 80.0),
+                                                                                       ("ssca_s1", 81.0))]
+    doc = {"benchmark": "dlfl", "command": "python benchmarks/dlfl.py", "commit": "abc", "regime": "pretrained",
+           "rows": rows}
+    assert "Incomplete" not in tables.benchmark_section(doc)
+    section = tables.benchmark_section({**doc, "complete": False})
+    assert "**Incomplete**" in section and "seeds so far [0], 2 rows" in section
+    assert "**unresolved**" in section  # one seed: no interval
