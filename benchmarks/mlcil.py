@@ -467,7 +467,16 @@ def main(argv: list[str] | None = None) -> int:
                f"the data), seeds {PRETRAINED['seeds']}, every method but L2P. The full run is two commands of about "
                "60 minutes each (measured with other jobs on the cores): the default (md20-B4-C2 + md20-B5-C3, the "
                "ablation rows on md20-B4-C2) and --scenarios md80-B20-C4; both add to the same raw results.")
-    regime.add_regime_args(parser, "mlcil", backbone_mode=True)
+    regime.add_regime_args(parser, "mlcil", backbone_mode=True, help_overrides={
+        "regime": "pretrained: from the shipped md-resnet10t, 128 px, a fixed number of epochs per task; scratch: the earlier profile",
+        "seeds": f"seeds (None: pretrained regime {PRETRAINED['seeds']}, --quick [0], scratch [0, 1])",
+        "datasets": None, "max_epochs": None, "patience": None, "n_val": None,
+        "n_train": f"training images of every scenario's dataset (None: pretrained regime {PRETRAINED['n_train']}; "
+                   f"--quick 160 / 320)",
+        "n_test": f"test images (None: pretrained regime {PRETRAINED['n_test']}; --quick 100 / 160)",
+        "backbone_mode": "pretrained regime: 'frozen' trains a shared MapAdapter stage + each method's head on the "
+                         "shipped backbone's cached feature maps (forgetting happens only there); 'finetune' "
+                         "trains backbone and head end to end, as the paper does (a GPU budget)"})
     parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=None,
                         help="scenarios to run (None: pretrained regime md20-B4-C2 md20-B5-C3 (md80-B20-C4 is the "
                              "second full command), --quick md20-B4-C2, scratch md20-B4-C2 md20-B5-C3 and "

@@ -433,7 +433,16 @@ def main(argv: list[str] | None = None) -> int:
                f"{PRETRAINED['online']['memory_size']}, Multitask {PRETRAINED['online']['multitask_epochs']} passes, "
                f"the 11 methods x seeds {PRETRAINED['seeds']}: about 40 minutes, the maps cached in about 2 minutes "
                "(measured costs in docs/online_cl.md).")
-    regime.add_regime_args(ap, "online_cl", backbone_mode=True)
+    regime.add_regime_args(ap, "online_cl", backbone_mode=True, help_overrides={
+        "regime": "pretrained: from the shipped md-resnet10t, 128 px, a one-pass stream; scratch: the earlier profile",
+        "seeds": f"seeds (None: pretrained regime {PRETRAINED['seeds']}, --quick [0], scratch [0, 1, 2])",
+        "datasets": None, "max_epochs": None, "patience": None, "n_val": None,
+        "n_train": f"images generated for the online sequence (None: {PRETRAINED['sequence']['n_train']}, about "
+                   f"4,700 of them streamed; --quick 240)",
+        "n_test": f"test images generated (None: {PRETRAINED['sequence']['n_test']}; --quick 800)",
+        "backbone_mode": "pretrained regime: 'frozen' streams the shipped backbone's cached feature maps through a "
+                         "trainable MapAdapter stage + the head (forgetting happens only there); 'finetune' "
+                         "trains backbone and head on the stream (a GPU budget)"})
     ap.add_argument("--methods", nargs="+", default=None, choices=list(METHOD_KEYS),
                     help="methods by raw-results name (None: all)")
     ap.add_argument("--multitask-epochs", dest="multitask_epochs", type=int, default=None,

@@ -44,11 +44,13 @@ SEEDS = [0, 1, 2, 3, 4]
 QUICK_SEEDS = [0, 1, 2, 3, 4]
 
 
-def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone_mode: bool = False) -> None:
+def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone_mode: bool = False,
+                    help_overrides: dict[str, str | None] | None = None) -> None:
     """The options every pretrained-regime benchmark takes (defaults shown in --help).
 
     ``backbone_mode=True`` adds ``--backbone-mode frozen|finetune`` (benchmarks whose methods are heads on a
-    CNN feature map: DLFL, two-stage).
+    CNN feature map: DLFL, two-stage). ``help_overrides`` maps an option's dest to the help text of this
+    benchmark (its own defaults), or to None for an option the benchmark does not use (hidden from --help).
     """
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("--regime", choices=("pretrained", "scratch"), default="pretrained",
@@ -89,6 +91,10 @@ def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="ignore the runs stored in <results>.cells.jsonl (by default a rerun with the same "
                              "profile skips them and trains only the missing ones)")
+    for action in parser._actions:
+        if help_overrides and action.dest in help_overrides:
+            text = help_overrides[action.dest]
+            action.help = argparse.SUPPRESS if text is None else text
 
 
 def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
