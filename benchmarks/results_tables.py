@@ -86,6 +86,11 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("prs_ssca", "prs", "minority_mAP", "DLFL Table 7: PRS + SSCA > PRS (minority mAP)"),
         Claim("crs_ssca", "crs", "overall_mAP", "DLFL Table 7: CRS + SSCA > CRS (overall mAP)"),
         Claim("prs", "crs", "minority_mAP", "PRS: PRS > CRS (minority mAP)"),
+        Claim("prs", "gss", "overall_mAP", "DLFL Table 7: PRS > GSS (overall mAP)"),
+        Claim("prs", "exstream", "overall_mAP", "DLFL Table 7: PRS > ExStream (overall mAP)"),
+        Claim("prs", "exstream", "minority_mAP", "DLFL Table 7: PRS > ExStream (minority mAP)"),
+        Claim("prs_ssca", "exstream", "overall_mAP", "DLFL Table 7: PRS + SSCA > ExStream (overall mAP)"),
+        Claim("ocdm", "prs", "overall_mAP", "OCDM paper: OCDM > PRS (overall mAP)"),
     ],
 }
 METRICS: dict[str, tuple[str, ...]] = {
