@@ -121,7 +121,7 @@ class Backbone(nn.Module):
             from .hybrid_vit import hybrid_embed_layer
 
             embed_layer, timm_kwargs = hybrid_embed_layer(
-                timm_kwargs.pop("hybrid_stem"), dict(timm_kwargs), vit_name=name)
+                timm_kwargs.pop("hybrid_stem"), dict(timm_kwargs), make_backbone=Backbone, vit_name=name)
             timm_kwargs["embed_layer"] = embed_layer
         else:
             timm_kwargs.pop("hybrid_stem", None)

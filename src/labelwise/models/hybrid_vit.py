@@ -45,7 +45,7 @@ torch.Size([1, 32, 2, 2])
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -139,34 +139,31 @@ class HybridStem(nn.Module):
 
     Parameters
     ----------
-    backbone : str
-        timm name of the CNN.
-    weights : str, optional
-        Shipped weights name or local file (see :class:`~labelwise.models.Backbone`).
+    body : nn.Module
+        The CNN (a :class:`~labelwise.models.Backbone`), mapping images to ``[B, C, H, W]``, with
+        ``num_features``.
     frozen : bool
         Freeze the CNN: no gradients, no autograd graph, always in ``eval()`` mode.
-    **backbone_kwargs
-        Options of the CNN.
+    keep_weights : bool
+        Keep a copy of the CNN's current (loaded) weights for :meth:`restore_weights`.
 
     Examples
     --------
     >>> import torch
-    >>> stem = HybridStem("test_resnet", frozen=True)
+    >>> from labelwise.models import Backbone
+    >>> stem = HybridStem(Backbone("test_resnet"), frozen=True)
     >>> stem.train().body.training, stem(torch.randn(1, 3, 64, 64)).shape
     (False, torch.Size([1, 96, 2, 2]))
     """
 
-    def __init__(self, backbone: str, *, weights: str | None = None, frozen: bool = False,
-                 **backbone_kwargs: Any) -> None:
+    def __init__(self, body: nn.Module, *, frozen: bool = False, keep_weights: bool = False) -> None:
         super().__init__()
-        from .backbone import Backbone
-
-        self.body = Backbone(backbone, weights=weights, **backbone_kwargs)
-        self.num_features = self.body.num_features
+        self.body = body
+        self.num_features = int(body.num_features)
         # timm's ViT initialisation visits every submodule (a timm CNN's init_weights included): keep the loaded
         # weights to put back once the ViT is built (restore_weights)
         self._loaded = ({k: v.detach().clone() for k, v in self.body.state_dict().items()}
-                        if weights is not None else None)
+                        if keep_weights else None)
         self.frozen = bool(frozen)
         if self.frozen:
             for p in self.body.parameters():
@@ -197,7 +194,8 @@ class HybridStem(nn.Module):
         return f"frozen={self.frozen}"
 
 
-def hybrid_embed_layer(options: Any, vit_kwargs: dict[str, Any], *, vit_name: str = "vit") -> tuple[Any, dict[str, Any]]:
+def hybrid_embed_layer(options: Any, vit_kwargs: dict[str, Any], *, make_backbone: Callable[..., nn.Module],
+                       vit_name: str = "vit") -> tuple[Any, dict[str, Any]]:
     """Build the stem of ``options`` (``hybrid_stem``) and the ViT options that use it.
 
     Parameters
@@ -206,6 +204,9 @@ def hybrid_embed_layer(options: Any, vit_kwargs: dict[str, Any], *, vit_name: st
         The ``hybrid_stem`` options (module docstring).
     vit_kwargs : dict
         The ViT's other ``timm.create_model`` options (``img_size``, ``patch_size``, ``in_chans``, ...).
+    make_backbone : callable
+        Builds the CNN: ``make_backbone(name, weights=..., **backbone_kwargs)`` (the caller passes
+        :class:`~labelwise.models.Backbone`; injected so that this module does not import it back).
     vit_name : str
         The ViT's timm name (error messages).
 
@@ -223,7 +224,8 @@ def hybrid_embed_layer(options: Any, vit_kwargs: dict[str, Any], *, vit_name: st
 
     Examples
     --------
-    >>> layer, kw = hybrid_embed_layer({"backbone": "test_resnet"}, {"img_size": 64})
+    >>> from labelwise.models import Backbone
+    >>> layer, kw = hybrid_embed_layer({"backbone": "test_resnet"}, {"img_size": 64}, make_backbone=Backbone)
     >>> kw["patch_size"], layer.func.__name__
     (1, 'HybridEmbed')
     """
@@ -238,7 +240,8 @@ def hybrid_embed_layer(options: Any, vit_kwargs: dict[str, Any], *, vit_name: st
         if stem_kwargs.setdefault("in_chans", kwargs["in_chans"]) != kwargs["in_chans"]:
             raise ValueError(f"{vit_name}: in_chans {kwargs['in_chans']} differs from hybrid_stem.backbone_kwargs."
                              f"in_chans {stem_kwargs['in_chans']}")
-    stem = HybridStem(stem_opts["backbone"], weights=stem_opts["weights"], frozen=stem_opts["frozen"], **stem_kwargs)
+    body = make_backbone(stem_opts["backbone"], weights=stem_opts["weights"], **stem_kwargs)
+    stem = HybridStem(body, frozen=stem_opts["frozen"], keep_weights=stem_opts["weights"] is not None)
     kwargs.setdefault("patch_size", 1)
     img = kwargs.get("img_size", 224)
     img_hw = (int(img), int(img)) if isinstance(img, int) else (int(img[0]), int(img[1]))
