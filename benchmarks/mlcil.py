@@ -236,8 +236,8 @@ def run_one(cfg, scenario, name: str, options: dict[str, Any], seed: int, per_cl
 
 
 #: Pretrained regime (frozen backbone, 2 CPU cores): images per dataset, epochs per task, seeds. Sized so that
-#: each of the two full commands (the MultiDigits-20 scenarios; MultiDigits-80 B20-C4) fits about 60 minutes
-#: with every default method and 3 seeds (see --help and docs/continual.md for the measured costs).
+#: each of the two full commands (the MultiDigits-20 scenarios; MultiDigits-80 B20-C4) fits within 60 minutes
+#: with every default method and 3 seeds (measured: 45 and about 25; --help and docs/continual.md).
 PRETRAINED = {
     "n_train": {"multidigits20": 2000, "multidigits80": 2500},
     "n_test": {"multidigits20": 1000, "multidigits80": 1000},
@@ -253,9 +253,6 @@ MD_RESNET10T = {"backbone": "resnet10t", "weights": "md-resnet10t",
 
 def profile(args: argparse.Namespace) -> dict[str, Any]:
     """Sizes of the pretrained run (``--quick`` shrinks everything but keeps the rows)."""
-    if args.max_epochs is not None or args.patience is not None:
-        raise SystemExit("mlcil trains a fixed number of epochs per task (--epochs), not to a validation plateau: "
-                         "--max-epochs / --patience do not apply")
     p: dict[str, Any] = {
         "n_train": dict(PRETRAINED["n_train"]), "n_test": dict(PRETRAINED["n_test"]),
         "data_options": dict(regime.PRETRAINED_DATA), "image_size": 128, **MD_RESNET10T,
@@ -464,19 +461,22 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Pretrained-regime sizing (2 CPU cores, frozen backbone; docs/continual.md): "
                f"{PRETRAINED['n_train']} training and {PRETRAINED['n_test']} test images at 128 px, "
                f"{PRETRAINED['epochs_per_task']} epochs per task (Joint: {PRETRAINED['joint_epochs']} epochs on all "
-               f"the data), seeds {PRETRAINED['seeds']}, every method but L2P. The full run is two commands of about "
-               "60 minutes each (measured with other jobs on the cores): the default (md20-B4-C2 + md20-B5-C3, the "
+               f"the data), seeds {PRETRAINED['seeds']}, every method but L2P. The full run is two commands, "
+               "measured with other jobs on the cores at 45 minutes (in two slices, 34 + 11) and about 25 (its "
+               "first 10-minute slice ran 20 of 51 runs): the default (md20-B4-C2 + md20-B5-C3, the "
                "ablation rows on md20-B4-C2) and --scenarios md80-B20-C4; both add to the same raw results.")
     regime.add_regime_args(parser, "mlcil", backbone_mode=True, help_overrides={
         "regime": "pretrained: from the shipped md-resnet10t, 128 px, a fixed number of epochs per task; scratch: the earlier profile",
         "seeds": f"seeds (None: pretrained regime {PRETRAINED['seeds']}, --quick [0], scratch [0, 1])",
-        "datasets": None, "max_epochs": None, "patience": None, "n_val": None,
         "n_train": f"training images of every scenario's dataset (None: pretrained regime {PRETRAINED['n_train']}; "
                    f"--quick 160 / 320)",
         "n_test": f"test images (None: pretrained regime {PRETRAINED['n_test']}; --quick 100 / 160)",
         "backbone_mode": "pretrained regime: 'frozen' trains a shared MapAdapter stage + each method's head on the "
                          "shipped backbone's cached feature maps (forgetting happens only there); 'finetune' "
-                         "trains backbone and head end to end, as the paper does (a GPU budget)"})
+                         "trains backbone and head end to end, as the paper does (a GPU budget)"},
+        not_applicable=regime.NO_PLATEAU_OPTIONS,
+        not_applicable_reason="mlcil runs scenarios (--scenarios) for a fixed number of epochs per task (--epochs), "
+                              "not to a validation plateau")
     parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=None,
                         help="scenarios to run (None: pretrained regime md20-B4-C2 md20-B5-C3 (md80-B20-C4 is the "
                              "second full command), --quick md20-B4-C2, scratch md20-B4-C2 md20-B5-C3 and "

@@ -44,13 +44,27 @@ SEEDS = [0, 1, 2, 3, 4]
 QUICK_SEEDS = [0, 1, 2, 3, 4]
 
 
+#: The options of training to a validation plateau on named datasets, which the continual benchmarks (a
+#: scenario or a stream, a fixed schedule) do not take: pass ``not_applicable=NO_PLATEAU_OPTIONS``.
+NO_PLATEAU_OPTIONS = ("datasets", "max_epochs", "patience", "n_val")
+
+
+def _rejected(reason: str) -> Any:
+    def convert(value: str) -> Any:
+        raise argparse.ArgumentTypeError(f"does not apply: {reason}")
+
+    return convert
+
+
 def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone_mode: bool = False,
-                    help_overrides: dict[str, str | None] | None = None) -> None:
+                    help_overrides: dict[str, str] | None = None, not_applicable: tuple[str, ...] = (),
+                    not_applicable_reason: str = "") -> None:
     """The options every pretrained-regime benchmark takes (defaults shown in --help).
 
     ``backbone_mode=True`` adds ``--backbone-mode frozen|finetune`` (benchmarks whose methods are heads on a
     CNN feature map: DLFL, two-stage). ``help_overrides`` maps an option's dest to the help text of this
-    benchmark (its own defaults), or to None for an option the benchmark does not use (hidden from --help).
+    benchmark (its own defaults). The options named in ``not_applicable`` (dests) are hidden from --help and,
+    when given, stop the command at parsing with ``argument --X: does not apply: <not_applicable_reason>``.
     """
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("--regime", choices=("pretrained", "scratch"), default="pretrained",
@@ -93,8 +107,9 @@ def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone
                              "profile skips them and trains only the missing ones)")
     for action in parser._actions:
         if help_overrides and action.dest in help_overrides:
-            text = help_overrides[action.dest]
-            action.help = argparse.SUPPRESS if text is None else text
+            action.help = help_overrides[action.dest]
+        if action.dest in not_applicable:
+            action.help, action.type = argparse.SUPPRESS, _rejected(not_applicable_reason)
 
 
 def apply_common(p: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

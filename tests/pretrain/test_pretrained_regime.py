@@ -155,3 +155,19 @@ def test_two_stage_quick_rerun_skips_finished_runs(tmp_path, monkeypatch):
     assert two_stage.main(argv) == 0
     assert calls == []  # every run came from the store
     assert json.loads(results.read_text())["rows"] == first
+
+
+def test_options_a_benchmark_does_not_take_are_hidden_and_rejected(capsys):
+    import argparse
+
+    regime = _load("regime")
+    parser = argparse.ArgumentParser(prog="bench")
+    regime.add_regime_args(parser, "bench", help_overrides={"seeds": "seeds (None: [0, 1, 2])"},
+                           not_applicable=regime.NO_PLATEAU_OPTIONS, not_applicable_reason="a one-pass stream")
+    text = parser.format_help()
+    assert "--max-epochs" not in text and "--n-val" not in text and "--datasets" not in text
+    assert "seeds (None: [0, 1, 2])" in text and "--n-train" in text
+    assert parser.parse_args([]).max_epochs is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--patience", "3"])
+    assert "argument --patience: does not apply: a one-pass stream" in capsys.readouterr().err
