@@ -308,8 +308,9 @@ class CellStore:
     """Finished runs of a benchmark, one JSON line each, so that a rerun skips them (resume across sessions).
 
     A cell is one run, keyed by ``(dataset, setting, seed)``; its value is the list of raw rows the run produced
-    (a run can stand for several method names, e.g. the two-stage reference setting). Lines are appended and
-    flushed as each run ends, so a killed process loses at most the run in progress. Only lines written under
+    (a run can stand for several method names, e.g. the two-stage reference setting). The file is a
+    :class:`labelwise.tabular.sweep.ResultStore` (the sweep's JSON-lines store): a line is appended and synced
+    as each run ends, so a killed process loses at most the run in progress. Only lines written under
     the same profile fingerprint are reused: a changed budget or data size starts a fresh set of cells in the
     same file (the others stay, ignored). ``resume=False`` ignores every stored line (they are kept).
 
@@ -319,27 +320,24 @@ class CellStore:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "b.cells.jsonl"
     >>> store = CellStore(path, {"n_train": 10, "seeds": [0]})
     >>> store.put(("md20", "ofml", 0), [{"dataset": "md20", "method": "ofml", "seed": 0, "mAP": 90.0}])
-    >>> CellStore(path, {"n_train": 10, "seeds": [0, 1]}).get(("md20", "ofml", 0))[0]["mAP"]
+    >>> again = CellStore(path, {"n_train": 10, "seeds": [0, 1]})  # doctest: +ELLIPSIS
+    resuming: 1 finished runs in .../b.cells.jsonl (profile ...)
+    >>> again.get(("md20", "ofml", 0))[0]["mAP"]
     90.0
     >>> CellStore(path, {"n_train": 20}).get(("md20", "ofml", 0)) is None
     True
     """
 
     def __init__(self, path: Path, profile: dict[str, Any], *, resume: bool = True) -> None:
+        from labelwise.tabular.sweep import ResultStore  # the project's append-only JSON-lines store
+
         self.path = Path(path)
+        self._store = ResultStore(self.path)
         self.fingerprint = profile_fingerprint(profile)
-        self._cells: dict[str, list[dict[str, Any]]] = {}
-        if resume and self.path.exists():
-            for lineno, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a kill mid-write: that run is redone
-                    print(f"{self.path}:{lineno}: unreadable line skipped (that run will be redone)", flush=True)
-                    continue
-                if rec.get("fingerprint") == self.fingerprint:
-                    self._cells[rec["cell"]] = rec["rows"]
+        # a line torn by a kill mid-write is logged (file and line) and skipped: that run is redone
+        self._cells: dict[str, list[dict[str, Any]]] = {
+            rec["cell"]: rec["rows"] for rec in (self._store.records() if resume else [])
+            if rec.get("fingerprint") == self.fingerprint}
         if self._cells:
             print(f"resuming: {len(self._cells)} finished runs in {self.path} (profile {self.fingerprint})",
                   flush=True)
@@ -353,15 +351,10 @@ class CellStore:
         return self._cells.get(self._key(cell))
 
     def put(self, cell: tuple[Any, ...], rows: list[dict[str, Any]]) -> None:
-        """Store a finished run's rows (appended and flushed at once)."""
+        """Store a finished run's rows (one line, appended under a lock and synced at once)."""
         key = self._key(cell)
         self._cells[key] = rows
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"cell": key, "fingerprint": self.fingerprint, "rows": rows}, default=str)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        self._store.append({"cell": key, "fingerprint": self.fingerprint, "rows": rows})
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows of every run stored under this profile (this process's and earlier ones'), in store order.
