@@ -224,21 +224,15 @@ class CachedSplits:
         self.train, self.val, self.test, self.class_names, self.seconds = train, val, test, class_names, seconds
 
 
-def frozen_splits(cfg: Any, data: Any, p: dict[str, Any]) -> Any:
-    """With ``--backbone-mode frozen``: the splits of ``data`` as cached feature maps of ``cfg``'s backbone.
+def cache_splits(backbone: torch.nn.Module, data: Any, device: str = "cpu") -> CachedSplits:
+    """``data``'s train / val / test splits as ``backbone``'s feature maps (one map per image).
 
-    The backbone (with the shipped weights ``cfg`` names) runs once over each split with the evaluation
-    transform (the training split too: a cache holds one map per image). Every method of a benchmark shares
-    it, since they all start from the same backbone weights. Returns ``data`` unchanged when fine-tuning.
+    The backbone runs once over each split with the evaluation transform (the training split too: a cache holds
+    one map per image, so there is no training augmentation).
     """
-    if p.get("backbone_mode") != "frozen":
-        return data
-    from labelwise.models.feature_cache import cache_feature_maps, split_backbone
-    from labelwise.run import build_model
+    from labelwise.models.feature_cache import cache_feature_maps
 
     t0 = time.perf_counter()
-    backbone = split_backbone(build_model(cfg, len(data.class_names)))
-    device = p.get("device", "cpu")
     train = cache_feature_maps(backbone, data.train.view(None, transform=data.test.transform), device=device)
     val = cache_feature_maps(backbone, data.val, device=device)
     test = cache_feature_maps(backbone, data.test, device=device)
@@ -246,6 +240,20 @@ def frozen_splits(cfg: Any, data: Any, p: dict[str, Any]) -> Any:
     print(f"cached feature maps {tuple(train.inputs.shape[1:])} of {len(train)}/{len(val)}/{len(test)} images in "
           f"{seconds:.0f} s", flush=True)
     return CachedSplits(train, val, test, list(data.class_names), seconds)
+
+
+def frozen_splits(cfg: Any, data: Any, p: dict[str, Any]) -> Any:
+    """With ``--backbone-mode frozen``: the splits of ``data`` as cached feature maps of ``cfg``'s backbone.
+
+    Every method of a benchmark shares the cache, since they all start from the same backbone weights
+    (:func:`cache_splits`). Returns ``data`` unchanged when fine-tuning.
+    """
+    if p.get("backbone_mode") != "frozen":
+        return data
+    from labelwise.models.feature_cache import split_backbone
+    from labelwise.run import build_model
+
+    return cache_splits(split_backbone(build_model(cfg, len(data.class_names))), data, p.get("device", "cpu"))
 
 
 def build_run_model(cfg: Any, num_classes: int, p: dict[str, Any]) -> torch.nn.Module:

@@ -91,3 +91,59 @@ def test_array_dataset_is_image_flag() -> None:
     assert not ArrayDataset(np.zeros((2, 3, 4, 4), np.float32), y, ["a", "b"], is_image=False).is_image
     with pytest.raises(ValueError, match="is_image=True"):
         ArrayDataset(np.zeros((2, 5), np.float32), y, ["a", "b"], is_image=True)
+
+
+# -- the frozen stem of a hybrid ViT (prompt tuning on cached stem maps) -----------------------------------------
+_HYBRID = {"img_size": 32, "hybrid_stem": {"backbone": "test_resnet", "backbone_kwargs": {"output_stride": 8}}}
+
+
+def _prompt_model(name: str, groups_path: str) -> torch.nn.Module:
+    options = {"vpt_deep": {"num_prompts": 3}, "gatevpt": {"num_prompts": 3}, "e2vpt": {},
+               "linear_probe_vit": {}, "mlvpt": {"groups": groups_path, "experts_per_group": 2}}[name]
+    return create_model(name, num_classes=4, backbone="test_vit", backbone_kwargs=_HYBRID, **options)
+
+
+@pytest.mark.parametrize("name", ["linear_probe_vit", "vpt_deep", "gatevpt", "e2vpt", "mlvpt"])
+def test_prompt_tuning_on_cached_stem_maps_equals_the_whole_model(name: str, tmp_path) -> None:
+    from labelwise.analysis.grouping import group_labels
+    from labelwise.models.feature_cache import split_hybrid_stem
+
+    data = _images(n=12)
+    groups_path = str(group_labels(data.targets, n_groups=2, seed=0, class_names=data.class_names)
+                      .save(tmp_path / "groups.json"))
+    torch.manual_seed(0)
+    whole = _prompt_model(name, groups_path)
+    model = copy.deepcopy(whole)
+    stem = split_hybrid_stem(model)
+    assert not any(p.requires_grad for p in stem.parameters())
+    cached = cache_feature_maps(stem, data, batch_size=5)
+    x = torch.stack([data[i]["input"] for i in range(len(data))])
+    assert cached.inputs.shape[-2:] == (4, 4)  # 32 px at output stride 8
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(cached.inputs)["logits"], whole.eval()(x)["logits"],
+                                   rtol=1e-5, atol=1e-5)
+    # one training step: the same gradients reach the learnable parameters (prompts, gates, heads)
+    loss = create_loss("bce")
+    y = torch.as_tensor(data.targets, dtype=torch.float32)
+    for m, inputs in ((whole, x), (model, cached.inputs)):
+        m.train()
+        m.zero_grad()
+        torch.manual_seed(1)  # the same prompt-dropout draws (GateVPT's default 0.1)
+        loss(m(inputs)["logits"], y).backward()
+    grads = {n: p.grad for n, p in whole.named_parameters() if p.requires_grad}
+    assert grads and all(g is not None for g in grads.values())
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(p.grad, grads[n], rtol=1e-4, atol=1e-6)
+
+
+def test_split_hybrid_stem_errors() -> None:
+    from labelwise.models.feature_cache import split_hybrid_stem
+
+    with pytest.raises(TypeError, match="0 hybrid ViT stems"):
+        split_hybrid_stem(create_model("vpt_deep", num_classes=2, backbone="test_vit", backbone_kwargs={"img_size": 32}))
+    trained = create_model("linear_probe_vit", num_classes=2, backbone="test_vit", backbone_kwargs=_HYBRID,
+                           train_backbone=True)
+    with pytest.raises(ValueError, match="stem is trained"):
+        split_hybrid_stem(trained)
+    assert type(trained.backbone.model.patch_embed.backbone).__name__ == "HybridStem"  # left in place

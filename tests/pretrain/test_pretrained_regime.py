@@ -161,6 +161,26 @@ def test_two_stage_quick_rerun_skips_finished_runs(tmp_path, monkeypatch):
     assert json.loads(results.read_text())["rows"] == first
 
 
+def test_mlvpt_quick_prompt_tunes_on_the_cached_stem_maps(tmp_path, capsys):
+    """The shipped hybrid md-vit-tiny: its frozen stem runs once per split; every method trains on the maps."""
+    mlvpt = _load("mlvpt")
+    if mlvpt.regime.shipped_or_none("md-vit-tiny") is None:
+        pytest.skip("md-vit-tiny is not shipped in this checkout")
+    results = tmp_path / "mlvpt.json"
+    assert mlvpt.main(["--quick", "--datasets", "multidigits20", "--seeds", "0", "--threads", "1",
+                       "--results", str(results), "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert "stem_cache=True" in out and "cached feature maps (256, 2, 2)" in out  # 32 px at output stride 16
+    raw = json.loads(results.read_text())
+    assert raw["profile"]["stem_cache"] is True
+    assert {r["method"] for r in raw["rows"]} == SCHEMA_METHODS["mlvpt"]
+    # parameters are those of the whole model (stem included), counted before the stem was split off
+    whole = mlvpt.create_model("linear_probe_vit", num_classes=20, backbone=mlvpt.VIT, weights="md-vit-tiny",
+                               backbone_kwargs={"img_size": 32})
+    assert {r["total"] for r in raw["rows"] if r["method"] == "linear_probe"} == {
+        sum(p.numel() for p in whole.parameters())}
+
+
 def test_options_a_benchmark_does_not_take_are_hidden_and_rejected(capsys):
     import argparse
 

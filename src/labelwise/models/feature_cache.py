@@ -7,6 +7,10 @@ dataset (in eval mode, without gradients, with the dataset's evaluation transfor
 targets, known-label mask and class names. :func:`split_backbone` takes the backbone out of an
 :class:`~labelwise.models.ImageClassifier` (replacing it with ``nn.Identity``) so the same model, now head
 only, trains and evaluates on the cached maps with the project's Trainer and Evaluator.
+:func:`split_hybrid_stem` does the same for the frozen CNN stem of a hybrid ViT
+(:mod:`labelwise.models.hybrid_vit`): the transformer, with whatever prompts a prompt-tuning model adds after
+the patch embedding, then runs on cached stem maps (an exact replacement, since a frozen stem is a fixed
+function of the image in eval mode).
 
 What a cache cannot give: data augmentation (each image has one feature map) and updates to the backbone's
 batch-norm statistics; both are the definition of a frozen backbone evaluated without augmentation.
@@ -40,7 +44,7 @@ from torch import nn
 
 from ..data import ArrayDataset, collate_batch
 
-__all__ = ["cache_feature_maps", "split_backbone"]
+__all__ = ["cache_feature_maps", "split_backbone", "split_hybrid_stem"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,66 @@ def split_backbone(model: nn.Module) -> nn.Module:
                         f"ImageClassifier has)")
     model.backbone = nn.Identity()
     return backbone
+
+
+def split_hybrid_stem(model: nn.Module) -> nn.Module:
+    """Take the frozen CNN stem out of the hybrid ViT inside ``model``; return it.
+
+    The stem (a :class:`~labelwise.models.hybrid_vit.HybridStem` inside timm's ``HybridEmbed``) becomes
+    ``nn.Identity()``, so ``model`` then takes the stem's feature maps ``[B, C, H, W]`` (e.g. from
+    :func:`cache_feature_maps` of the returned stem) instead of images; its patch projection, position
+    embedding, transformer blocks, prompts and heads are unchanged.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A model holding exactly one hybrid ViT whose stem is frozen (``hybrid_stem: {..., frozen: true}``, or a
+        prompt-tuning model, whose whole ViT is frozen).
+
+    Returns
+    -------
+    nn.Module
+        The stem that was removed.
+
+    Raises
+    ------
+    TypeError
+        ``model`` holds no hybrid stem, or more than one.
+    ValueError
+        The stem is trained (parameters with gradients, or in training mode while ``model`` trains): its output
+        changes during training, so caching it would change the run.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from labelwise.models import create_model
+    >>> m = create_model("vpt_deep", num_classes=2, backbone="test_vit", num_prompts=2,
+    ...                  backbone_kwargs={"img_size": 64, "hybrid_stem": {"backbone": "test_resnet", "frozen": True}})
+    >>> x = torch.randn(1, 3, 64, 64)
+    >>> m = m.eval(); full = m(x)["logits"]
+    >>> stem = split_hybrid_stem(m)
+    >>> torch.allclose(m(stem(x))["logits"], full, atol=1e-6)
+    True
+    """
+    from .hybrid_vit import HybridStem
+
+    found = [(module, name) for module in model.modules() for name, child in module.named_children()
+             if isinstance(child, HybridStem)]
+    if len(found) != 1:
+        raise TypeError(f"{type(model).__name__} holds {len(found)} hybrid ViT stems; split_hybrid_stem needs exactly "
+                        f"one (a ViT built with backbone_kwargs.hybrid_stem)")
+    parent, name = found[0]
+    stem = getattr(parent, name)
+    # frozen by its own option, or inside a frozen ViT (prompt tuning): no gradients, and eval mode kept in training
+    was_training = model.training
+    model.train()
+    frozen = not stem.training and not any(p.requires_grad for p in stem.parameters())
+    model.train(was_training)
+    if not frozen:
+        raise ValueError(f"{type(model).__name__}: the hybrid stem is trained (it has gradients or batch-norm updates "
+                         f"in training mode); only a frozen stem's feature maps can be cached")
+    setattr(parent, name, nn.Identity())
+    return stem
 
 
 @torch.inference_mode()
