@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .prompted_vit import PromptedViT, PromptTuningModel, _signature_of, block_forward
+from .prompted_vit import ClassTokenClassifier, PromptedViT, _signature_of, block_forward
 from .registry import register_model
 
 __all__ = ["GatedPromptViT", "GateVPTClassifier"]
@@ -106,7 +106,7 @@ class GatedPromptViT(PromptedViT):
         return {"prefix": tokens[:, :n_pre], "prompts": tokens[:, n_pre:n_pre + p], "patches": tokens[:, n_pre + p:]}
 
 
-class GateVPTClassifier(PromptTuningModel):
+class GateVPTClassifier(ClassTokenClassifier):
     """GateVPT: :class:`GatedPromptViT` + a linear classifier on the class token (``gatevpt``)."""
 
     def __init__(
@@ -123,18 +123,11 @@ class GateVPTClassifier(PromptTuningModel):
         weights_strict: bool = True,
         backbone_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.backbone = GatedPromptViT(
+        super().__init__(GatedPromptViT(
             backbone, num_prompts=num_prompts, gate_init=gate_init, learn_temperature=learn_temperature,
             prompt_dropout=prompt_dropout, pretrained=pretrained, weights=weights, weights_strict=weights_strict,
             backbone_kwargs=backbone_kwargs,
-        )
-        self.fc = nn.Linear(self.backbone.embed_dim, num_classes)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        tokens = self.backbone(x)
-        features = self.backbone.pooled(tokens)
-        return {"logits": self.fc(features), "features": features, "prompt_features": tokens["prompts"]}
+        ), num_classes)
 
 
 @register_model("gatevpt")

@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .prompted_vit import PromptedViT, PromptTuningModel, _signature_of, block_forward, patch_fan_in
+from .prompted_vit import ClassTokenClassifier, PromptedViT, _signature_of, block_forward, patch_fan_in
 from .registry import register_model
 
 __all__ = ["KVPromptViT", "E2VPTClassifier"]
@@ -163,7 +163,7 @@ class KVPromptViT(PromptedViT):
         return {"prefix": tokens[:, :n_pre], "prompts": tokens[:, n_pre:n_pre + p], "patches": tokens[:, n_pre + p:]}
 
 
-class E2VPTClassifier(PromptTuningModel):
+class E2VPTClassifier(ClassTokenClassifier):
     """E2VPT: :class:`KVPromptViT` + a linear classifier on the class token (``e2vpt``)."""
 
     def __init__(
@@ -180,18 +180,11 @@ class E2VPTClassifier(PromptTuningModel):
         weights_strict: bool = True,
         backbone_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.backbone = KVPromptViT(
+        super().__init__(KVPromptViT(
             backbone, num_prompts=num_prompts, num_kv_prompts=num_kv_prompts, segments=segments,
             prompt_dropout=prompt_dropout, pretrained=pretrained, weights=weights, weights_strict=weights_strict,
             backbone_kwargs=backbone_kwargs,
-        )
-        self.fc = nn.Linear(self.backbone.embed_dim, num_classes)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        tokens = self.backbone(x)
-        features = self.backbone.pooled(tokens)
-        return {"logits": self.fc(features), "features": features, "prompt_features": tokens["prompts"]}
+        ), num_classes)
 
 
 @register_model("e2vpt")

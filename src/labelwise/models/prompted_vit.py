@@ -99,6 +99,7 @@ from .registry import register_model
 __all__ = [
     "PromptedViT",
     "PromptTuningModel",
+    "ClassTokenClassifier",
     "LinearProbeViT",
     "VPTClassifier",
     "GroupPromptClassifier",
@@ -426,7 +427,44 @@ class PromptTuningModel(nn.Module):
             self.train(was_training)
 
 
-class LinearProbeViT(PromptTuningModel):
+class ClassTokenClassifier(PromptTuningModel):
+    """A prompted ViT encoder + a linear classifier on its class token: the readout every compared method shares.
+
+    The ML-VPT paper reads every compared prompt method (VPT, GateVPT, E2VPT) and the linear probe from the
+    class token (the mean patch token for ViTs without one); the methods differ only in their encoder. Outputs
+    ``logits`` and ``features`` (the pooled token), and ``prompt_features`` when the encoder has prompts.
+
+    Parameters
+    ----------
+    encoder : PromptedViT
+        The (frozen) ViT with its prompts; becomes ``self.backbone``.
+    num_classes : int
+        Width of the linear classifier ``fc``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = ClassTokenClassifier(PromptedViT("test_vit", num_prompts=2, backbone_kwargs={"img_size": 32}), 5)
+    >>> out = m(torch.randn(2, 3, 32, 32))
+    >>> out["logits"].shape, out["prompt_features"].shape
+    (torch.Size([2, 5]), torch.Size([2, 2, 64]))
+    """
+
+    def __init__(self, encoder: PromptedViT, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = encoder
+        self.fc = nn.Linear(encoder.embed_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        tokens = self.backbone(x)
+        features = self.backbone.pooled(tokens)
+        out = {"logits": self.fc(features), "features": features}
+        if self.backbone.num_prompts:
+            out["prompt_features"] = tokens["prompts"]
+        return out
+
+
+class LinearProbeViT(ClassTokenClassifier):
     """Frozen ViT + linear classifier on the class token (``linear_probe_vit``).
 
     ``train_backbone=True`` trains the whole ViT with the same class-token classifier (full fine-tuning, or
@@ -443,17 +481,12 @@ class LinearProbeViT(PromptTuningModel):
     def __init__(self, num_classes: int, *, train_backbone: bool = False, backbone: str = "vit_base_patch16_224",
                  pretrained: bool = False, weights: str | os.PathLike[str] | None = None, weights_strict: bool = True,
                  backbone_kwargs: Mapping[str, Any] | None = None) -> None:
-        super().__init__()
-        self.backbone = PromptedViT(backbone, pretrained=pretrained, weights=weights, weights_strict=weights_strict,
-                                    backbone_kwargs=backbone_kwargs, num_prompts=0, freeze=not train_backbone)
-        self.fc = nn.Linear(self.backbone.embed_dim, num_classes)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone.pooled(self.backbone(x))
-        return {"logits": self.fc(features), "features": features}
+        super().__init__(PromptedViT(backbone, pretrained=pretrained, weights=weights, weights_strict=weights_strict,
+                                     backbone_kwargs=backbone_kwargs, num_prompts=0, freeze=not train_backbone),
+                         num_classes)
 
 
-class VPTClassifier(PromptTuningModel):
+class VPTClassifier(ClassTokenClassifier):
     """VPT (Jia et al.): prompts in the frozen ViT, linear classifier on the class token (``vpt_shallow``/``vpt_deep``).
 
     Examples
@@ -468,18 +501,12 @@ class VPTClassifier(PromptTuningModel):
                  backbone: str = "vit_base_patch16_224", pretrained: bool = False,
                  weights: str | os.PathLike[str] | None = None, weights_strict: bool = True,
                  backbone_kwargs: Mapping[str, Any] | None = None) -> None:
-        super().__init__()
         if num_prompts < 1:
             raise ValueError(f"VPT needs num_prompts >= 1, got {num_prompts}")
-        self.backbone = PromptedViT(backbone, pretrained=pretrained, weights=weights, weights_strict=weights_strict,
-                                    backbone_kwargs=backbone_kwargs, num_prompts=num_prompts, deep=deep,
-                                    isolation="off", prompt_dropout=prompt_dropout)
-        self.fc = nn.Linear(self.backbone.embed_dim, num_classes)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        tokens = self.backbone(x)
-        features = self.backbone.pooled(tokens)
-        return {"logits": self.fc(features), "features": features, "prompt_features": tokens["prompts"]}
+        super().__init__(PromptedViT(backbone, pretrained=pretrained, weights=weights, weights_strict=weights_strict,
+                                     backbone_kwargs=backbone_kwargs, num_prompts=num_prompts, deep=deep,
+                                     isolation="off", prompt_dropout=prompt_dropout),
+                         num_classes)
 
 
 def resolve_groups(groups: Any, num_classes: int):
