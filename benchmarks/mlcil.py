@@ -29,9 +29,12 @@ Regimes (``--regime``):
 * ``scratch``: the scenarios' configs (a from-scratch ResNet-18 at 64 px, 3 epochs per task), tables and
   Fig. 4 curves in ``--output``.
 
-L2P prompts a frozen ViT on the images and cannot use the CNN cache: it is left out of the pretrained default
-(one L2P run costs about as much as the rest of a scenario on 2 CPU cores); ``--with-l2p`` adds it, on the
-shipped ``md-vit-tiny`` when present (else a random frozen ViT).
+L2P prompts a frozen ViT; ``--with-l2p`` adds it (it is left out of the default list), on the shipped
+``md-vit-tiny`` when present (else a random frozen ViT). md-vit-tiny is a hybrid ViT whose frozen stem *is*
+md-resnet10t at output stride 16, the CNN whose maps the frozen mode caches: when the stem's weights equal the
+cached backbone's (checked, :func:`l2p_reads_cached_maps`), L2P's stem is split off
+(:func:`labelwise.models.feature_cache.split_hybrid_stem`) and L2P runs on the same cached maps as every other
+method (exact: a frozen stem is a fixed function of the image); otherwise it runs on the images.
 
 Usage::
 
@@ -167,16 +170,41 @@ def build_method_model(cfg, name: str, num_classes: int, *, vit_weights: str | N
 
     ``frozen_channels`` (the cached maps' channels, frozen-backbone mode): the backbone is taken out and a
     trainable :class:`~labelwise.models.map_adapter.MapAdapter` takes its place, so the model maps cached
-    feature maps to its outputs (L2P, a prompted ViT, always runs on images).
+    feature maps to its outputs. L2P (a prompted ViT) keeps its ViT: on cached maps (only when
+    :func:`l2p_reads_cached_maps`) its hybrid stem is split off, else it runs on images (``frozen_channels=None``).
     """
     model = _method_model(cfg, name, num_classes, vit_weights=vit_weights)
-    if frozen_channels is not None and name != "l2p":
+    if frozen_channels is not None and name == "l2p":
+        from labelwise.models.feature_cache import split_hybrid_stem
+
+        split_hybrid_stem(model)
+    elif frozen_channels is not None:
         from labelwise.models.feature_cache import split_backbone
         from labelwise.models.map_adapter import MapAdapter
 
         split_backbone(model)
         model.backbone = MapAdapter(frozen_channels)
     return model
+
+
+def l2p_reads_cached_maps(cfg, num_classes: int, vit_weights: str | None) -> bool:
+    """Whether L2P's ViT has a frozen hybrid stem equal to the scenario's (cached) backbone, weights included.
+
+    Then L2P can train on the frozen mode's cached maps with its stem split off, computing exactly what it
+    computes on the images.
+    """
+    import torch
+
+    from labelwise.models.feature_cache import split_backbone, split_hybrid_stem
+    from labelwise.run import build_model
+
+    try:
+        stem = split_hybrid_stem(_method_model(cfg, "l2p", num_classes, vit_weights=vit_weights))
+    except (TypeError, ValueError):  # a plain ViT, or a trained stem
+        return False
+    mine = stem.body.state_dict()
+    theirs = split_backbone(build_model(cfg.run, num_classes)).state_dict()
+    return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 def _method_model(cfg, name: str, num_classes: int, *, vit_weights: str | None = None):
@@ -397,6 +425,16 @@ def main_pretrained(args: argparse.Namespace) -> int:
     store = regime.cell_store("mlcil", args, p)
     raw: list[dict[str, Any]] = []
     total = sum(len(v) for v in jobs.values()) * len(p["seeds"])
+    l2p_maps: dict[str, bool] = {}
+
+    def l2p_on_maps(s: str) -> bool:
+        if s not in l2p_maps:
+            prep = prepared[s]
+            l2p_maps[s] = prep.channels is not None and l2p_reads_cached_maps(prep.cfg, prep.scenario.num_classes, vit)
+            print(f"  L2P on {s}: " + ("its ViT's frozen stem is the cached backbone: runs on the cached maps"
+                                        if l2p_maps[s] else "runs on the images"), flush=True)
+        return l2p_maps[s]
+
     done = 0
     stop = False
     for seed in p["seeds"]:  # seed-major: a run cut short by --time-budget holds complete seeds
@@ -414,7 +452,7 @@ def main_pretrained(args: argparse.Namespace) -> int:
                 if budget.exhausted():
                     stop = True
                     break
-                on_images = name == "l2p"
+                on_images = name == "l2p" and not l2p_on_maps(s)
                 r = run_one(prep.cfg, prep.images if on_images else prep.scenario, name, opts, seed,
                             p["memory_per_class"][dataset], vit_weights=vit, cardinality=cardinality,
                             frozen_channels=None if on_images else prep.channels, workers=p["workers"],
@@ -488,8 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=None, choices=sorted(set(METHOD_KEYS.values())),
                         help="pretrained regime: only these methods (raw-results names; None: all but l2p)")
     parser.add_argument("--with-l2p", dest="with_l2p", action="store_true",
-                        help="pretrained regime: also L2P (a prompted frozen ViT on the images, the shipped "
-                             "md-vit-tiny when present; slow on a CPU)")
+                        help="pretrained regime: also L2P (a prompted frozen ViT, the shipped md-vit-tiny when "
+                             "present: on the cached maps when its frozen stem is the cached backbone, as for "
+                             "md-vit-tiny, else on the images, slow on a CPU)")
     parser.add_argument("--vit-weights", default=None,
                         help="frozen ViT weights for L2P (a shipped name or a file; None: md-vit-tiny if shipped, "
                              "else a random frozen ViT)")

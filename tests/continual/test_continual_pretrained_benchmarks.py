@@ -192,3 +192,24 @@ def test_cell_store_rows_hold_every_stored_run(tmp_path):
     second.put(("b", "rebll", 1), [{"dataset": "b", "method": "rebll", "seed": 1}])
     assert [r["dataset"] for r in second.rows()] == ["a", "b"]
     assert regime.CellStore(path, {**p, "n_train": {"multidigits20": 20}}).rows() == []
+
+
+def test_l2p_runs_on_the_cached_maps_when_its_stem_is_the_cached_backbone(tmp_path, capsys):
+    mlcil = _load("mlcil")
+    if mlcil.regime.shipped_or_none("md-vit-tiny") is None or mlcil.regime.shipped_or_none("md-resnet10t") is None:
+        pytest.skip("md-vit-tiny / md-resnet10t are not shipped in this checkout")
+    doc = _mlcil(tmp_path, "--seeds", "0", "--methods", "l2p")
+    assert "runs on the cached maps" in capsys.readouterr().out
+    assert [r["method"] for r in doc["rows"]] == ["l2p"]
+
+
+def test_l2p_on_a_plain_vit_reads_images():
+    from types import SimpleNamespace
+
+    from labelwise.config import load_config
+
+    mlcil = _load("mlcil")
+    cfg = SimpleNamespace()
+    cfg.run = load_config({"data": {"name": "multidigits20", "image_size": 32}, "model": {
+        "name": "ofml", "backbone": "resnet10t", "backbone_kwargs": {"channels": [32, 64, 128, 256]}}})
+    assert mlcil.l2p_reads_cached_maps(cfg, 20, None) is False  # a random plain ViT: no stem to split
