@@ -289,7 +289,7 @@ def run_pretrained(args: argparse.Namespace) -> int:
                 print(f"  {dataset} {label:<12} seed {seed}: mAP {row['mAP']:.1f}  CF1 {row['CF1']:.1f}  "
                       f"OF1 {row['OF1']:.1f}  cooc FPR {row['cooc_FPR']:.1f}  (epoch {tr.best_epoch}, "
                       f"{row['seconds']:.0f}s)", flush=True)
-                regime.write_results("mlvpt", rows, args, p, time.time() - t_start, complete=False)
+                regime.write_results("mlvpt", store.rows(), args, p, time.time() - t_start, complete=False)
     budget.report()
     for dataset in prepared:
         print(f"\n{dataset}: frozen {p['weights'] or 'random'} ViT, mean ± std over the seeds run")
@@ -302,7 +302,11 @@ def run_pretrained(args: argparse.Namespace) -> int:
                       f"{summarise(rs, 'OF1')} | {summarise(rs, 'cooc_FPR')} | {summarise(rs, 'base_FPR')} | "
                       f"{rs[0]['learnable']:,} |")
     total = time.time() - t_start
-    path = regime.write_results("mlvpt", rows, args, p, total, complete=not budget.skipped)
+    # every run of the profile, also those of other commands (e.g. --datasets multidigits80, other --seeds)
+    complete = not budget.skipped and store.covers((d, key, seed) for d in (regime.DATASETS if not args.quick
+                                                                           else args.datasets)
+                                                   for key in METHOD_KEYS.values() for seed in p["seeds"])
+    path = regime.write_results("mlvpt", store.rows(), args, p, total, complete=complete)
     print(f"\ntotal time {total:.0f}s; raw results: {path}")
     return 0
 

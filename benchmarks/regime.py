@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ MAX_EPOCHS, PATIENCE = 30, 4
 #: With a frozen backbone an epoch costs only the head: a longer budget, so the heads reach their plateau.
 FROZEN_BUDGET = {"max_epochs": 60, "patience": 6}
 SEEDS = [0, 1, 2, 3, 4]
+#: The image benchmarks' datasets: their raw results are complete when every run on both is stored.
+DATASETS = ("multidigits20", "multidigits80")
 QUICK_SEEDS = [0, 1, 2, 3, 4]
 
 
@@ -72,7 +75,7 @@ def add_regime_args(parser: argparse.ArgumentParser, benchmark: str, *, backbone
                              "earlier from-scratch profile (random init, 64 px, fixed short schedule)")
     parser.add_argument("--quick", action="store_true",
                         help="same tables at a tiny size (< 1 minute; random weights if none are shipped)")
-    parser.add_argument("--datasets", nargs="+", default=["multidigits20", "multidigits80"], help="datasets")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help="datasets")
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help=f"seeds (None: pretrained regime {SEEDS}, --quick [0, 1], scratch [0, 1, 2])")
     parser.add_argument("--max-epochs", dest="max_epochs", type=int, default=None,
@@ -342,27 +345,52 @@ class CellStore:
         self.path = Path(path)
         self._store = ResultStore(self.path)
         self.fingerprint = profile_fingerprint(profile)
-        # a line torn by a kill mid-write is logged (file and line) and skipped: that run is redone
-        self._cells: dict[str, list[dict[str, Any]]] = {
-            rec["cell"]: rec["rows"] for rec in (self._store.records() if resume else [])
-            if rec.get("fingerprint") == self.fingerprint}
+        self.resume = bool(resume)
+        self._cells: dict[str, list[dict[str, Any]]] = {}
+        self._size = -1
+        self._reload()
         if self._cells:
             print(f"resuming: {len(self._cells)} finished runs in {self.path} (profile {self.fingerprint})",
                   flush=True)
+
+    def _reload(self) -> None:
+        """Read the runs of this profile that are in the file now (another process may have added some)."""
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        if not self.resume or size == self._size:
+            return
+        self._size = size
+        # a line torn by a kill mid-write is logged (file and line) and skipped: that run is redone
+        for rec in self._store.records():
+            if rec.get("fingerprint") == self.fingerprint:
+                self._cells[rec["cell"]] = rec["rows"]
 
     @staticmethod
     def _key(cell: tuple[Any, ...]) -> str:
         return "|".join(str(c) for c in cell)
 
     def get(self, cell: tuple[Any, ...]) -> list[dict[str, Any]] | None:
-        """The stored rows of ``cell``, or None if it has not run under this profile."""
-        return self._cells.get(self._key(cell))
+        """The stored rows of ``cell``, or None if it has not run under this profile.
+
+        A cell not yet known is looked up again in the file when it has grown, so two processes running the same
+        command (e.g. with ``--seeds`` in opposite orders) skip what the other has finished.
+        """
+        rows = self._cells.get(self._key(cell))
+        if rows is None:
+            self._reload()
+            rows = self._cells.get(self._key(cell))
+        return rows
+
+    def covers(self, cells: Iterable[tuple[Any, ...]]) -> bool:
+        """Whether every one of ``cells`` is stored (a benchmark's full default grid: its raw results complete)."""
+        return all(self.get(cell) is not None for cell in cells)
 
     def put(self, cell: tuple[Any, ...], rows: list[dict[str, Any]]) -> None:
         """Store a finished run's rows (one line, appended under a lock and synced at once)."""
         key = self._key(cell)
         self._cells[key] = rows
         self._store.append({"cell": key, "fingerprint": self.fingerprint, "rows": rows})
+        if self.resume:
+            self._reload()  # with what other processes appended since, so rows() holds every run stored now
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows of every run stored under this profile (this process's and earlier ones'), in store order.

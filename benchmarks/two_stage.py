@@ -330,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-                regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=False)
+                regime.write_results("two_stage", store.rows() if store is not None else raw_rows, args, p,
+                                     time.time() - start, complete=False)
     budget.report()
     for dataset, results in results_all.items():
         results = {s: v for s, v in results.items() if v}
@@ -343,7 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(
             json.dumps({"profile": p, "seeds": args.seeds, "lr": args.lr, "mAP": raw}, indent=2)
         )
-    path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=not budget.skipped)
+    complete = not budget.skipped
+    if store is not None:  # every run of the profile, also those of other commands (e.g. --datasets multidigits80)
+        raw_rows = store.rows()
+        datasets = args.datasets if args.quick else regime.DATASETS
+        complete = store.covers((d, s.label(), seed) for d in datasets for s in settings() for seed in args.seeds)
+    path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=complete)
     print(f"raw results: {path}")
     return 0
 

@@ -195,3 +195,19 @@ def test_options_a_benchmark_does_not_take_are_hidden_and_rejected(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--patience", "3"])
     assert "argument --patience: does not apply: a one-pass stream" in capsys.readouterr().err
+
+
+def test_cell_store_sees_runs_another_process_stored(tmp_path):
+    """Two processes on one profile: a cell the other one finished is found (the file is read again on a miss)."""
+    regime = _load("two_stage").regime
+    path = tmp_path / "b.cells.jsonl"
+    mine, other = regime.CellStore(path, {"n": 1}), regime.CellStore(path, {"n": 1})
+    row = {"dataset": "md20", "method": "ofml", "seed": 0, "mAP": 90.0}
+    assert mine.get(("md20", "ofml", 0)) is None
+    other.put(("md20", "ofml", 0), [row])
+    assert mine.get(("md20", "ofml", 0)) == [row]
+    assert mine.covers([("md20", "ofml", 0)]) and not mine.covers([("md20", "ofml", 0), ("md20", "ofml", 1)])
+    mine.put(("md20", "ofml", 1), [{**row, "seed": 1}])
+    assert len(other.rows()) == 1  # other has not looked since
+    assert other.covers([("md20", "ofml", 1)]) and len(other.rows()) == 2
+    assert regime.CellStore(path, {"n": 1}, resume=False).get(("md20", "ofml", 0)) is None
