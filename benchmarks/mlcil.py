@@ -463,7 +463,8 @@ def main_pretrained(args: argparse.Namespace) -> int:
                 print(f"  [{done}/{total}] {s} {method} seed {seed}: Last mAP {row['last_mAP']:.1f} "
                       f"Avg {row['avg_mAP']:.1f} FPR {row['FPR']:.1f} forgetting {row.get('forgetting', math.nan):.1f} "
                       f"({row['seconds']:.1f}s)", flush=True)
-                regime.write_results("mlcil", store.rows(), args, p, time.perf_counter() - t_all, complete=False)
+                regime.write_results("mlcil", store.rows(), args, p, time.perf_counter() - t_all, complete=False,
+                                     store=store)
             if stop:
                 break
         if stop:
@@ -474,7 +475,12 @@ def main_pretrained(args: argparse.Namespace) -> int:
     print(summary_table(raw))  # this command's runs; the raw results hold every stored run of the profile
     print(f"\ntotal {seconds / 60:.1f} min")
     # every run stored under this profile: a full run split into commands by --scenarios adds up in one file
-    out = regime.write_results("mlcil", store.rows(), args, p, seconds, complete=not budget.skipped,
+    # complete: every run of the full default (both commands, every default method, every seed) is stored
+    full = [] if args.quick else [(SCENARIO_ROWS[sc], method, seed) for sc_list in FULL_COMMANDS
+                                  for sc, runs in method_jobs(list(sc_list), False, None).items()
+                                  for method, _, _ in runs for seed in p["seeds"]]
+    out = regime.write_results("mlcil", store.rows(), args, p, seconds,
+                               complete=not budget.skipped and store.covers(full), store=store,
                                extra={"scenarios": scenarios})
     print(f"raw results: {out}")
     return 0

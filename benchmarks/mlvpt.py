@@ -289,7 +289,7 @@ def run_pretrained(args: argparse.Namespace) -> int:
                 print(f"  {dataset} {label:<12} seed {seed}: mAP {row['mAP']:.1f}  CF1 {row['CF1']:.1f}  "
                       f"OF1 {row['OF1']:.1f}  cooc FPR {row['cooc_FPR']:.1f}  (epoch {tr.best_epoch}, "
                       f"{row['seconds']:.0f}s)", flush=True)
-                regime.write_results("mlvpt", store.rows(), args, p, time.time() - t_start, complete=False)
+                regime.write_results("mlvpt", store.rows(), args, p, time.time() - t_start, complete=False, store=store)
     budget.report()
     for dataset in prepared:
         print(f"\n{dataset}: frozen {p['weights'] or 'random'} ViT, mean ± std over the seeds run")
@@ -306,7 +306,7 @@ def run_pretrained(args: argparse.Namespace) -> int:
     complete = not budget.skipped and store.covers((d, key, seed) for d in (regime.DATASETS if not args.quick
                                                                            else args.datasets)
                                                    for key in METHOD_KEYS.values() for seed in p["seeds"])
-    path = regime.write_results("mlvpt", store.rows(), args, p, total, complete=complete)
+    path = regime.write_results("mlvpt", store.rows(), args, p, total, complete=complete, store=store)
     print(f"\ntotal time {total:.0f}s; raw results: {path}")
     return 0
 

@@ -347,6 +347,7 @@ class CellStore:
         self.fingerprint = profile_fingerprint(profile)
         self.resume = bool(resume)
         self._cells: dict[str, list[dict[str, Any]]] = {}
+        self._commands: dict[str, str] = {}  # the command that ran each cell
         self._size = -1
         self._reload()
         if self._cells:
@@ -363,6 +364,7 @@ class CellStore:
         for rec in self._store.records():
             if rec.get("fingerprint") == self.fingerprint:
                 self._cells[rec["cell"]] = rec["rows"]
+                self._commands[rec["cell"]] = rec.get("command", "(not recorded)")
 
     @staticmethod
     def _key(cell: tuple[Any, ...]) -> str:
@@ -388,7 +390,8 @@ class CellStore:
         """Store a finished run's rows (one line, appended under a lock and synced at once)."""
         key = self._key(cell)
         self._cells[key] = rows
-        self._store.append({"cell": key, "fingerprint": self.fingerprint, "rows": rows})
+        self._commands[key] = command_line(self.path.name.split(".")[0])
+        self._store.append({"cell": key, "fingerprint": self.fingerprint, "rows": rows, "command": self._commands[key]})
         if self.resume:
             self._reload()  # with what other processes appended since, so rows() holds every run stored now
 
@@ -400,6 +403,14 @@ class CellStore:
         """
         return [row for rows in self._cells.values() for row in rows]
 
+    def commands(self) -> dict[str, int]:
+        """The commands that ran the stored runs, with how many runs each (a full run split into several commands)."""
+        counts: dict[str, int] = {}
+        for key in self._cells:
+            command = self._commands.get(key, "(not recorded)")
+            counts[command] = counts.get(command, 0) + 1
+        return counts
+
     def __len__(self) -> int:
         return len(self._cells)
 
@@ -410,12 +421,19 @@ def cell_store(benchmark: str, args: argparse.Namespace, p: dict[str, Any]) -> C
     return CellStore(results.with_name(results.stem + ".cells.jsonl"), p, resume=getattr(args, "resume", True))
 
 
+def command_line(benchmark: str) -> str:
+    """This process's command, as a user would type it: ``python benchmarks/<benchmark>.py <arguments>``."""
+    return " ".join(["python", f"benchmarks/{benchmark}.py", *sys.argv[1:]])
+
+
 def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Namespace, p: dict[str, Any],
-                  seconds: float, extra: dict[str, Any] | None = None, complete: bool = True) -> Path:
+                  seconds: float, extra: dict[str, Any] | None = None, complete: bool = True,
+                  store: CellStore | None = None) -> Path:
     """Write the raw per-seed rows in the RESULTS_SCHEMA format; returns the path.
 
     Benchmarks call it after every run with ``complete=False`` (a killed run leaves what it measured) and once
-    at the end.
+    at the end. With ``store``, the file also lists ``commands``: each command that ran stored runs of this
+    profile, with how many (``command`` is the one that wrote the file).
     """
     path = results_path(benchmark, args)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -423,7 +441,7 @@ def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Nam
         rows = sorted(rows, key=lambda r: (str(r.get("dataset")), int(r.get("seed", 0))))  # resumed runs interleave
     doc = {
         "benchmark": benchmark,
-        "command": "python benchmarks/" + benchmark + ".py " + " ".join(sys.argv[1:]),
+        "command": command_line(benchmark),
         "commit": git_commit(),
         "regime": args.regime,
         "quick": bool(args.quick),
@@ -432,6 +450,7 @@ def write_results(benchmark: str, rows: list[dict[str, Any]], args: argparse.Nam
         "profile": p,
         "seconds": round(seconds, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **({"commands": store.commands()} if store is not None else {}),
         "rows": rows,
         **(extra or {}),
     }

@@ -124,6 +124,10 @@ def benchmark_section(doc: dict[str, Any]) -> str:
              f"`{doc.get('command', '?')}` (commit `{str(doc.get('commit', '?'))[:12]}`, regime "
              f"`{doc.get('regime', '?')}`{', quick' if doc.get('quick') else ''}; {doc.get('machine', '?')}; "
              f"{_fmt(float(doc.get('seconds', math.nan)) / 60, 1)} min)", ""]
+    commands = doc.get("commands") or {}
+    if commands and list(commands) != [doc.get("command")]:  # the stored runs came from several commands
+        lines += ["Runs stored under this profile, by the command that ran them: " + "; ".join(
+            f"`{c}` ({n})" for c, n in commands.items()) + ".", ""]
     if doc.get("complete") is False:
         seeds = sorted({r["seed"] for r in rows})
         lines += [f"**Incomplete**: a run in progress (resumable: the same command adds the missing runs); seeds so "

@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
                 regime.write_results("two_stage", store.rows() if store is not None else raw_rows, args, p,
-                                     time.time() - start, complete=False)
+                                     time.time() - start, complete=False, store=store)
     budget.report()
     for dataset, results in results_all.items():
         results = {s: v for s, v in results.items() if v}
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         raw_rows = store.rows()
         datasets = args.datasets if args.quick else regime.DATASETS
         complete = store.covers((d, s.label(), seed) for d in datasets for s in settings() for seed in args.seeds)
-    path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=complete)
+    path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=complete, store=store)
     print(f"raw results: {path}")
     return 0
 

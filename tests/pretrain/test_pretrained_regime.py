@@ -210,4 +210,6 @@ def test_cell_store_sees_runs_another_process_stored(tmp_path):
     mine.put(("md20", "ofml", 1), [{**row, "seed": 1}])
     assert len(other.rows()) == 1  # other has not looked since
     assert other.covers([("md20", "ofml", 1)]) and len(other.rows()) == 2
+    (command, n), = other.commands().items()  # each stored run records the command that ran it
+    assert command.startswith("python benchmarks/b.py") and n == 2
     assert regime.CellStore(path, {"n": 1}, resume=False).get(("md20", "ofml", 0)) is None
