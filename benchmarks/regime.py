@@ -364,7 +364,7 @@ class CellStore:
         for rec in self._store.records():
             if rec.get("fingerprint") == self.fingerprint:
                 self._cells[rec["cell"]] = rec["rows"]
-                self._commands[rec["cell"]] = rec.get("command", "(not recorded)")
+                self._commands[rec["cell"]] = rec.get("command", "(stored before commands were recorded)")
 
     @staticmethod
     def _key(cell: tuple[Any, ...]) -> str:
@@ -407,7 +407,7 @@ class CellStore:
         """The commands that ran the stored runs, with how many runs each (a full run split into several commands)."""
         counts: dict[str, int] = {}
         for key in self._cells:
-            command = self._commands.get(key, "(not recorded)")
+            command = self._commands.get(key, "(stored before commands were recorded)")
             counts[command] = counts.get(command, 0) + 1
         return counts
 

@@ -78,6 +78,7 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("rebll", "krt", "last_mAP", "Tables 1-2: RebLL > KRT (last mAP)"),
         Claim("rebll", "csc", "last_mAP", "Tables 1-2: RebLL > CSC (last mAP)"),
         Claim("rebll", "agcn", "last_mAP", "Tables 1-2: RebLL > AGCN (last mAP)"),
+        Claim("rebll", "l2p", "last_mAP", "Tables 1-2: RebLL > L2P (last mAP)"),
     ],
     # DLFL (section 4.3, Table 7): SSCA as a plug-in of the online methods; PRS (ECCV 2020): PRS's
     # partitioning keeps the minority classes better than CRS's reservoir
