@@ -52,6 +52,7 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("loss_focal", "loss_bce", "mAP", "Table VI: focal > BCE"),
     ],
     "mlvpt": [
+        Claim("mlvpt", "vpt_deep", "mAP", "ML-VPT > VPT-deep (Table 1)"),
         Claim("mlvpt", "gvpt", "mAP", "ML-VPT > GVPT"),
         Claim("gvpt", "vpt_deep", "mAP", "GVPT > VPT-deep"),
         Claim("mlvpt", "gatevpt", "mAP", "ML-VPT > GateVPT (Table 1 comparison)"),
