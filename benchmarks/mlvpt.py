@@ -303,8 +303,7 @@ def run_pretrained(args: argparse.Namespace) -> int:
                       f"{rs[0]['learnable']:,} |")
     total = time.time() - t_start
     # every run of the profile, also those of other commands (e.g. --datasets multidigits80, other --seeds)
-    complete = not budget.skipped and store.covers((d, key, seed) for d in (regime.DATASETS if not args.quick
-                                                                           else args.datasets)
+    complete = not budget.skipped and store.covers((d, key, seed) for d in regime.full_datasets(args)
                                                    for key in METHOD_KEYS.values() for seed in p["seeds"])
     path = regime.write_results("mlvpt", store.rows(), args, p, total, complete=complete, store=store)
     print(f"\ntotal time {total:.0f}s; raw results: {path}")

@@ -346,12 +346,11 @@ class CellStore:
         self._store = ResultStore(self.path)
         self.fingerprint = profile_fingerprint(profile)
         self.resume = bool(resume)
-        self._cells: dict[str, list[dict[str, Any]]] = {}
-        self._commands: dict[str, str] = {}  # the command that ran each cell
+        self._records: dict[str, dict[str, Any]] = {}  # cell key -> its stored record (rows, command)
         self._size = -1
         self._reload()
-        if self._cells:
-            print(f"resuming: {len(self._cells)} finished runs in {self.path} (profile {self.fingerprint})",
+        if self._records:
+            print(f"resuming: {len(self._records)} finished runs in {self.path} (profile {self.fingerprint})",
                   flush=True)
 
     def _reload(self) -> None:
@@ -363,8 +362,7 @@ class CellStore:
         # a line torn by a kill mid-write is logged (file and line) and skipped: that run is redone
         for rec in self._store.records():
             if rec.get("fingerprint") == self.fingerprint:
-                self._cells[rec["cell"]] = rec["rows"]
-                self._commands[rec["cell"]] = rec.get("command", "(stored before commands were recorded)")
+                self._records[rec["cell"]] = rec
 
     @staticmethod
     def _key(cell: tuple[Any, ...]) -> str:
@@ -376,11 +374,10 @@ class CellStore:
         A cell not yet known is looked up again in the file when it has grown, so two processes running the same
         command (e.g. with ``--seeds`` in opposite orders) skip what the other has finished.
         """
-        rows = self._cells.get(self._key(cell))
-        if rows is None:
+        if self._key(cell) not in self._records:
             self._reload()
-            rows = self._cells.get(self._key(cell))
-        return rows
+        rec = self._records.get(self._key(cell))
+        return None if rec is None else rec["rows"]
 
     def covers(self, cells: Iterable[tuple[Any, ...]]) -> bool:
         """Whether every one of ``cells`` is stored (a benchmark's full default grid: its raw results complete)."""
@@ -388,12 +385,11 @@ class CellStore:
 
     def put(self, cell: tuple[Any, ...], rows: list[dict[str, Any]]) -> None:
         """Store a finished run's rows (one line, appended under a lock and synced at once)."""
-        key = self._key(cell)
-        self._cells[key] = rows
-        self._commands[key] = command_line(self.path.name.split(".")[0])
-        self._store.append({"cell": key, "fingerprint": self.fingerprint, "rows": rows, "command": self._commands[key]})
-        if self.resume:
-            self._reload()  # with what other processes appended since, so rows() holds every run stored now
+        rec = {"cell": self._key(cell), "fingerprint": self.fingerprint, "rows": rows,
+               "command": command_line(self.path.name.split(".")[0])}
+        self._records[rec["cell"]] = rec
+        self._store.append(rec)
+        self._reload()  # with what other processes appended since, so rows() holds every run stored now
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows of every run stored under this profile (this process's and earlier ones'), in store order.
@@ -401,24 +397,29 @@ class CellStore:
         A benchmark whose full run is split into several commands (e.g. by scenario) writes these, so the raw
         results hold every finished run of the profile.
         """
-        return [row for rows in self._cells.values() for row in rows]
+        return [row for rec in self._records.values() for row in rec["rows"]]
 
     def commands(self) -> dict[str, int]:
         """The commands that ran the stored runs, with how many runs each (a full run split into several commands)."""
         counts: dict[str, int] = {}
-        for key in self._cells:
-            command = self._commands.get(key, "(stored before commands were recorded)")
+        for rec in self._records.values():
+            command = rec.get("command", "(stored before commands were recorded)")
             counts[command] = counts.get(command, 0) + 1
         return counts
 
     def __len__(self) -> int:
-        return len(self._cells)
+        return len(self._records)
 
 
 def cell_store(benchmark: str, args: argparse.Namespace, p: dict[str, Any]) -> CellStore:
     """The benchmark's store, beside its raw-results file (``docs/results/<benchmark>.cells.jsonl``)."""
     results = results_path(benchmark, args)
     return CellStore(results.with_name(results.stem + ".cells.jsonl"), p, resume=getattr(args, "resume", True))
+
+
+def full_datasets(args: argparse.Namespace) -> list[str]:
+    """The datasets a benchmark's raw results need to be complete: both (``DATASETS``); ``--quick``: those it ran."""
+    return list(args.datasets) if args.quick else list(DATASETS)
 
 
 def command_line(benchmark: str) -> str:

@@ -347,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     complete = not budget.skipped
     if store is not None:  # every run of the profile, also those of other commands (e.g. --datasets multidigits80)
         raw_rows = store.rows()
-        datasets = args.datasets if args.quick else regime.DATASETS
-        complete = store.covers((d, s.label(), seed) for d in datasets for s in settings() for seed in args.seeds)
+        complete = store.covers((d, s.label(), seed) for d in regime.full_datasets(args) for s in settings()
+                                for seed in args.seeds)
     path = regime.write_results("two_stage", raw_rows, args, p, time.time() - start, complete=complete, store=store)
     print(f"raw results: {path}")
     return 0
