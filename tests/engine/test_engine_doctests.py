@@ -8,7 +8,8 @@ import importlib
 import pytest
 import torch
 
-MODULES = ["callbacks", "checkpoint", "config", "ema", "loading", "logging", "optim", "run_dir", "run_lock", "samplers",
+MODULES = ["callbacks", "checkpoint", "config", "divergence", "ema", "loading", "logging", "optim", "predictions", "run_dir",
+           "run_lock", "samplers",
            "trainer"]
 
 

@@ -81,8 +81,8 @@ divergence: with ``stop_on_divergence`` (the default) it stops the run the same 
 that are NaN/inf (weights that diverged after the last checked step) stop the run with a
 :class:`LossDivergedError` too. The checks read the loss every step in a single CPU process and every
 ``log_every_n_steps`` steps (and before every checkpoint and evaluation) otherwise, so they add no device
-synchronisation per step. They are off with ``precision="16-mixed"``, whose gradient scaler skips the steps
-with non-finite values by design. A checkpoint that cannot be written (disk full) raises
+synchronisation per step (:class:`~labelwise.engine.divergence.LossMonitor`). They are off with
+``precision="16-mixed"``, whose gradient scaler skips the steps with non-finite values by design. A checkpoint that cannot be written (disk full) raises
 :class:`~labelwise.engine.checkpoint.CheckpointWriteError` and leaves the previous one intact.
 
 EMA
@@ -118,7 +118,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import time
@@ -129,7 +128,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..metrics.distributed import all_gather_rows
 from ..protocols import Dataset
 from .callbacks import Callback
 from .checkpoint import (
@@ -140,10 +138,12 @@ from .checkpoint import (
 )
 from .config import TrainerConfig
 from .distributed import device_type, restore_nvml_env
+from .divergence import LossDivergedError, LossMonitor, NonFiniteLossError
 from .ema import ModelEMA
 from .loading import SeededBatches, SeededFetch, batch_seed, resolve_num_workers, resolve_pin_memory
 from .logging import MetricsCSV, TensorBoardLogger, scalar_items
 from .optim import build_optimizer, build_scheduler, scheduler_interval
+from .predictions import Predictions, gather_predictions
 from .run_files import RunFiles
 from .samplers import EvalShardSampler, RandomBatchSampler, ShardedBatchSampler
 from .seeding import seed_everything, seed_worker, set_rng_state
@@ -153,78 +153,6 @@ from .trainer_state import checkpoint_metadata, restore_trainer_state, trainer_s
 __all__ = ["Trainer", "Predictions", "NonFiniteLossError", "LossDivergedError", "seed_everything"]
 
 logger = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the run stopped before saving anything computed from it.
-
-    The message names the epoch and step (1-based), the global step, the learning rate and the last
-    checkpoint on disk (written before the loss diverged). Attributes: ``epoch``, ``step_in_epoch``,
-    ``global_step``, ``lr``, ``loss``.
-    """
-
-    def __init__(self, message: str, *, epoch: int, step_in_epoch: int, global_step: int, lr: float, loss: float):
-        super().__init__(message)
-        self.epoch, self.step_in_epoch, self.global_step, self.lr, self.loss = epoch, step_in_epoch, global_step, lr, loss
-
-
-class LossDivergedError(FloatingPointError):
-    """The training diverged while its loss stayed finite (``trainer.stop_on_divergence``).
-
-    Raised when a step loss exceeds ``trainer.divergence_factor`` times the median of the run's first step
-    losses, or when the model's validation scores are NaN/inf after an epoch. The message names the epoch
-    and step (1-based), the learning rate and the last checkpoint on disk. Attributes: ``epoch``,
-    ``step_in_epoch`` (None for the validation case), ``global_step``, ``lr``, ``loss`` (None for the
-    validation case) and ``reference`` (the median the loss was compared with, or None).
-    """
-
-    def __init__(self, message: str, *, epoch: int, step_in_epoch: int | None, global_step: int, lr: float,
-                 loss: float | None, reference: float | None):
-        super().__init__(message)
-        self.epoch, self.step_in_epoch, self.global_step, self.lr = epoch, step_in_epoch, global_step, lr
-        self.loss, self.reference = loss, reference
-
-
-#: Divergence reference: the median magnitude of this many first step losses of a run, never below the floor
-#: (a loss that starts at exactly 0 would otherwise make any positive loss a divergence).
-DIVERGENCE_REFERENCE_STEPS = 50
-DIVERGENCE_REFERENCE_FLOOR = 1e-3
-
-class Predictions(tuple):
-    """``(scores, targets)`` returned by :meth:`Trainer.predict`, with ``indices`` and ``skipped`` attributes.
-
-    ``scores`` are float32 probabilities ``[N, C]``, ``targets`` uint8 ``[N, C]``, both in dataset order;
-    ``indices`` (int64 ``[N]``) are the dataset positions of the rows (``arange(len(data))`` unless inputs
-    were skipped) and ``skipped`` the number of unreadable inputs dropped.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> p = Predictions(np.zeros((2, 3), "float32"), np.ones((2, 3), "uint8"), np.arange(2))
-    >>> scores, targets = p
-    >>> scores.shape, p.indices.tolist(), p.skipped
-    ((2, 3), [0, 1], 0)
-    """
-
-    indices: np.ndarray
-    skipped: int
-
-    def __new__(cls, scores: np.ndarray, targets: np.ndarray, indices: np.ndarray, skipped: int = 0):
-        self = super().__new__(cls, (scores, targets))
-        self.indices = indices
-        self.skipped = int(skipped)
-        return self
-
-    def __getnewargs__(self):
-        return (self[0], self[1], self.indices, self.skipped)
-
-    @property
-    def scores(self) -> np.ndarray:
-        return self[0]
-
-    @property
-    def targets(self) -> np.ndarray:
-        return self[1]
 
 
 def _to_channels_last(batch: dict[str, Any]) -> dict[str, Any]:
@@ -347,12 +275,9 @@ class Trainer:
         self._accum = {"loss_sum": 0.0, "steps": 0, "skipped": 0, "time": 0.0}
         self._loss_acc: torch.Tensor | None = None
         self._epoch_done = False
-        self._step_losses: list[torch.Tensor] = []  # losses of the steps not yet checked for finiteness
-        self._step_records: list[tuple[int, int, int, float]] = []  # (epoch, step_in_epoch, global_step, lr)
         self.precision: str = self.config.resolved_precision(device_type(self.config.accelerator))
         self._loaders: dict[tuple[str, int], tuple[Any, Any]] | None = None  # persistent loaders of a fit
-        self._loss_reference: list[float] = []  # |loss| of the first steps: the scale a divergence is measured by
-        self._divergence: str | None = None  # where the loss first diverged (warning mode), for later messages
+        self._monitor = LossMonitor(self.config.divergence_factor, self.config.stop_on_divergence)
 
     # -- distributed context -------------------------------------------------------------------------
     def setup_fabric(self) -> Any:
@@ -517,8 +442,8 @@ class Trainer:
                 loss = loss + extra
                 logged = logged + extra.detach() / world
         if self.precision != "16-mixed":  # the fp16 grad scaler skips non-finite steps by design
-            self._step_losses.append(loss.detach().float().reshape(()))
-            self._step_records.append((self.epoch, self.step_in_epoch, self.global_step + 1, self.current_lr()))
+            self._monitor.record(loss, epoch=self.epoch, step_in_epoch=self.step_in_epoch,
+                                 global_step=self.global_step + 1, lr=self.current_lr())
             if (fabric.device.type == "cpu" and world == 1) or (self.global_step + 1) % cfg.log_every_n_steps == 0:
                 self._check_finite()  # free on one CPU process; elsewhere every log_every_n_steps (one sync)
         fabric.backward(loss)
@@ -549,95 +474,19 @@ class Trainer:
         return True
 
     def _check_finite(self) -> None:
-        """Check the recorded step losses: stop at the first non-finite one, and at the first divergence.
-
-        A non-finite loss raises :class:`NonFiniteLossError`. A finite loss whose magnitude exceeds
-        ``divergence_factor`` times the median magnitude of the run's first :data:`DIVERGENCE_REFERENCE_STEPS`
-        step losses (at least :data:`DIVERGENCE_REFERENCE_FLOOR`) is a divergence: :class:`LossDivergedError`
-        with ``stop_on_divergence``, else one logged warning. Every process calls it at the same steps (the
-        first bad step is agreed with one all-reduce).
-        """
-        if not self._step_losses:
-            return
-        raw = torch.stack(self._step_losses).tolist()  # one host copy per check
-        records = self._step_records
-        self._step_losses, self._step_records = [], []
-        n = len(records)
-        bad = next((j for j, v in enumerate(raw) if not math.isfinite(v)), n)
-        diverged, reference = self._first_divergence(raw[:bad])
-        first = torch.tensor([bad, diverged], device=self.device)
-        if self.world_size > 1:
-            first = self.fabric.all_reduce(first, reduce_op="min")
-        bad, diverged = (int(v) for v in first.reshape(-1).tolist())
-        if bad < n and bad <= diverged:
-            epoch, step, global_step, lr = records[bad]
-            value = raw[bad] if not math.isfinite(raw[bad]) else float("nan")
-            raise NonFiniteLossError(
-                f"the training loss is {value} at epoch {epoch + 1}, step {step + 1} (global step {global_step}) "
-                f"with learning rate {lr:.6g}; the run stopped there and {self._kept_checkpoint()}. Lower "
-                "trainer.lr, set trainer.grad_clip_norm, or check the data for NaN/inf values",
-                epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=value,
-            )
-        if diverged >= n or self._divergence is not None:
-            return
-        epoch, step, global_step, lr = records[diverged]
-        loss = raw[diverged]
-        where = f"epoch {epoch + 1}, step {step + 1} (global step {global_step}) with learning rate {lr:.6g}"
-        ratio = f"{abs(loss) / reference:.3g} times" if reference else "far above"
-        what = (f"the training loss diverged: {loss:.4g} at {where} is {ratio} the median magnitude "
-                f"{reference:.4g} of the first {len(self._loss_reference)} step losses (more than "
-                f"trainer.divergence_factor={self.config.divergence_factor:g})")
-        self._divergence = f"the training loss first diverged at {where}"
-        if self.config.stop_on_divergence:
-            raise LossDivergedError(
-                f"{what}; the run stopped there and {self._kept_checkpoint()}. Lower trainer.lr, set "
-                "trainer.grad_clip_norm, or set trainer.stop_on_divergence=false to only warn",
-                epoch=epoch + 1, step_in_epoch=step + 1, global_step=global_step, lr=lr, loss=loss,
-                reference=reference,
-            )
-        if self.is_global_zero:
-            logger.warning("%s; training continues (trainer.stop_on_divergence=false) but is unlikely to recover: "
-                           "lower trainer.lr or set trainer.grad_clip_norm", what)
-
-    def _first_divergence(self, losses: list[float]) -> tuple[int, float]:
-        """Index of the first of ``losses`` (finite) that diverges (``len(losses)`` if none) and its reference.
-
-        The losses before it that do not diverge extend the reference window (the first
-        :data:`DIVERGENCE_REFERENCE_STEPS` step losses of the run).
-        """
-        import statistics
-
-        factor = self.config.divergence_factor
-        ref = self._loss_reference
-        reference = 0.0
-        for j, v in enumerate(losses):
-            if factor is not None and ref:
-                reference = max(statistics.median(ref), DIVERGENCE_REFERENCE_FLOOR)
-                if abs(v) > factor * reference:
-                    return j, reference
-            if len(ref) < DIVERGENCE_REFERENCE_STEPS:
-                ref.append(abs(v))
-        return len(losses), reference
+        """Check the recorded step losses (:meth:`LossMonitor.check`); every process calls it at the same steps."""
+        self._monitor.check(
+            kept=self._kept_checkpoint,
+            all_reduce_min=(lambda t: self.fabric.all_reduce(t.to(self.device), reduce_op="min"))
+            if self.world_size > 1 else None,
+            warn=self.is_global_zero,
+        )
 
     def _kept_checkpoint(self) -> str:
         """What an error that stops the run says about the checkpoint on disk."""
         last = self.checkpoint_dir / "last.json" if self.checkpoint_dir is not None and self.config.save_checkpoints else None
         return (f"the last checkpoint, {last}, was written before and is kept" if last is not None and last.exists()
                 else "no checkpoint was written")
-
-    def _check_scores(self, preds: Predictions) -> None:
-        """Stop with :class:`LossDivergedError` when the validation scores are not finite (diverged weights)."""
-        scores = preds[0]
-        if scores.size == 0 or np.isfinite(scores).all():
-            return
-        cause = f" ({self._divergence})" if self._divergence else ""
-        lr = self.current_lr()
-        raise LossDivergedError(
-            f"the model's validation scores are NaN or infinite after epoch {self.epoch + 1} with learning rate "
-            f"{lr:.6g}: the training diverged{cause}; the run stopped there and {self._kept_checkpoint()}. Lower "
-            "trainer.lr, set trainer.grad_clip_norm, or check the validation data for NaN/inf values",
-            epoch=self.epoch + 1, step_in_epoch=None, global_step=self.global_step, lr=lr, loss=None, reference=None,
-        )
 
     def current_lr(self) -> float:
         """Learning rate of the first head group (or the first group)."""
@@ -683,20 +532,9 @@ class Trainer:
             module.train(was_training)
             for obj, old in restore:
                 obj.on_error = old
-        c = len(getattr(data, "class_names", [])) or (scores[0].shape[1] if scores else 0)
-        dev = fabric.device
-        s = torch.cat(scores) if scores else torch.zeros((0, c), device=dev)
-        t = torch.cat(targets) if targets else torch.zeros((0, c), dtype=torch.uint8, device=dev)
-        i = torch.cat(indices) if indices else torch.zeros((0,), dtype=torch.long, device=dev)
-        if self.world_size > 1:
-            s, t, i = all_gather_rows(s), all_gather_rows(t), all_gather_rows(i)
-        i_np = i.cpu().numpy()
-        uniq, first = np.unique(i_np, return_index=True)
-        s_np = s.cpu().numpy()[first].astype(np.float32, copy=False)
-        t_np = t.cpu().numpy()[first]
-        # count unreadable samples once, whatever the padding duplicated (every process holds them all now)
-        skipped = len(data) - len(uniq)
-        return Predictions(s_np, t_np, uniq.astype(np.int64), skipped)
+        num_classes = len(getattr(data, "class_names", [])) or (scores[0].shape[1] if scores else 0)
+        return gather_predictions(scores, targets, indices, num_classes=num_classes, dataset_size=len(data),
+                                  device=fabric.device, world_size=self.world_size)
 
     def _make_evaluator(self, class_names: list[str] | None) -> Any:
         cfg = self.config
@@ -888,8 +726,7 @@ class Trainer:
         self._best_predictions = None
         self.history = []
         self._epoch_done = False
-        self._step_losses, self._step_records = [], []
-        self._loss_reference, self._divergence = [], None
+        self._monitor = LossMonitor(cfg.divergence_factor, cfg.stop_on_divergence)
 
         rng_state = None
         if resume is not None:
@@ -1008,7 +845,8 @@ class Trainer:
         evaluated = val_data is not None and ((self.epoch + 1) % cfg.eval_every == 0 or last_epoch)
         if evaluated:
             preds = self._predict_arrays(self._eval_module(), val_data, desc="validate")
-            self._check_scores(preds)
+            self._monitor.check_scores(preds.scores, epoch=self.epoch + 1, global_step=self.global_step,
+                                       lr=self.current_lr(), kept=self._kept_checkpoint)
             metrics = self._metrics(preds, self.class_names)
             if cfg.monitor not in metrics:
                 raise KeyError(
