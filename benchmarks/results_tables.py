@@ -115,6 +115,24 @@ def _mean_std(xs: list[float]) -> str:
     return f"{statistics.fmean(xs):.2f} ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
 
 
+def _epoch_cap(doc: dict[str, Any]) -> tuple[int, int] | None:
+    """``(max_epochs, patience)`` of a profile trained to a validation plateau, else None."""
+    prof = doc.get("profile") if isinstance(doc.get("profile"), dict) else {}
+    if isinstance(prof.get("max_epochs"), int) and isinstance(prof.get("patience"), int):
+        return prof["max_epochs"], prof["patience"]
+    return None
+
+
+def _plateau_cells(rows: list[dict[str, Any]], cap: tuple[int, int]) -> list[str]:
+    """Best epoch (median, range) and how many runs ended at the epoch cap rather than on a plateau."""
+    epochs = [int(r["best_epoch"]) for r in rows if isinstance(r.get("best_epoch"), int | float)]
+    if not epochs:
+        return ["n/a", "n/a"]
+    capped = sum(e > cap[0] - cap[1] for e in epochs)
+    median = statistics.median(epochs)
+    return [f"{median:g} ({min(epochs)}-{max(epochs)})", f"{capped}/{len(epochs)}"]
+
+
 def benchmark_section(doc: dict[str, Any]) -> str:
     """The markdown of one raw-results file: header, per-dataset tables, claims with verdicts."""
     name = doc["benchmark"]
@@ -137,31 +155,47 @@ def benchmark_section(doc: dict[str, Any]) -> str:
                   ""]
     if isinstance(doc.get("profile"), dict):  # every default that shaped the numbers
         lines += ["Profile: " + ", ".join(f"`{k}={v}`" for k, v in doc["profile"].items()), ""]
+    cap = _epoch_cap(doc)
     for ds in datasets:
         sub = [r for r in rows if r["dataset"] == ds]
         methods = list(dict.fromkeys(r["method"] for r in sub))
         present = [m for m in metrics if any(m in r for r in sub)]
+        plateau = cap is not None and any("best_epoch" in r for r in sub)
         lines += [f"**{ds}** (mean ± std over seeds)", "",
-                  "| method | seeds | " + " | ".join(present) + " |",
-                  "|---|---:|" + "---:|" * len(present)]
+                  "| method | seeds | " + " | ".join(present) + (" | best epoch | stopped by the cap |" if plateau else " |"),
+                  "|---|---:|" + "---:|" * len(present) + ("---:|---:|" if plateau else "")]
         for m in methods:
             rs = [r for r in sub if r["method"] == m]
             cells = [_mean_std([float(r.get(k, math.nan)) for r in rs]) for k in present]
+            if plateau:
+                cells += _plateau_cells(rs, cap)
             lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + " |")
         lines.append("")
-    claim_lines = []
+    if cap is not None and any("best_epoch" in r for r in rows):
+        lines += [f"Best epoch: median (min-max) over the seeds. Stopped by the cap: runs whose best epoch is "
+                  f"later than max_epochs - patience = {cap[0]} - {cap[1]}, i.e. training ended at the epoch cap "
+                  f"before early stopping could confirm a plateau (their numbers may still be rising).", ""]
+    claim_lines, capped_claims = [], False
     for ds in datasets:
         for c in CLAIMS.get(name, []):
             e = evaluate_claim(rows, c, ds)
             if e["n"] > 0:
+                capped = [m for m in (c.better, c.worse) if cap is not None and any(
+                    r["dataset"] == ds and r["method"] == m and isinstance(r.get("best_epoch"), int | float)
+                    and r["best_epoch"] > cap[0] - cap[1] for r in rows)]
+                capped_claims = capped_claims or bool(capped)
+                note = f" (cap: {', '.join(capped)})" if capped else ""
                 claim_lines.append(
                     f"| {c.text} | {ds} | {e['n']} | {_fmt(e['mean_better'])} | {_fmt(e['mean_worse'])} | "
                     f"{e['diff']:+.2f} | [{_fmt(e['low'])}, {_fmt(e['high'])}] | {_fmt(e['width'])} | "
-                    f"**{e['verdict']}** |")
+                    f"**{e['verdict']}**{note} |")
     if claim_lines:
         lines += ["Paper claims (difference of means, paired by seed, 95% t-interval):", "",
                   "| claim | dataset | n | better | worse | difference | 95% interval | width | verdict |",
                   "|---|---|---:|---:|---:|---:|---|---:|---|", *claim_lines, ""]
+        if capped_claims:
+            lines += ["(cap: m): some runs of method m were stopped by the epoch cap, not by a plateau; the verdict "
+                      "holds for this budget and may change with more epochs.", ""]
     return "\n".join(lines)
 
 

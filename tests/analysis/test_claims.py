@@ -91,3 +91,20 @@ def test_incomplete_results_are_flagged(tmp_path):
     section = tables.benchmark_section({**doc, "complete": False})
     assert "**Incomplete**" in section and "seeds so far [0], 2 rows" in section
     assert "**unresolved**" in section  # one seed: no interval
+
+
+def test_runs_stopped_by_the_epoch_cap_are_shown_and_mark_their_claims():
+    """best epoch > max_epochs - patience: training hit the cap before early stopping saw a plateau."""
+    rows = []
+    for s in range(3):
+        rows += [{"dataset": "multidigits20", "method": "ofml", "seed": s, "mAP": 80.0 + s, "best_epoch": 10 + s},
+                 {"dataset": "multidigits20", "method": "ssca_s1", "seed": s, "mAP": 79.0 + s,
+                  "best_epoch": (27, 26, 30)[s]}]
+    doc = {"benchmark": "dlfl", "command": "python benchmarks/dlfl.py", "commit": "abc", "regime": "pretrained",
+           "profile": {"max_epochs": 30, "patience": 4}, "rows": rows}
+    section = tables.benchmark_section(doc)
+    assert "| ofml | 3 | 81.00 ± 1.00 | 11 (10-12) | 0/3 |" in section
+    assert "| ssca_s1 | 3 | 80.00 ± 1.00 | 27 (26-30) | 2/3 |" in section  # 27 and 30 > 30 - 4; 26 is not
+    assert "**refuted** (cap: ssca_s1) |" in section and "(cap: m)" in section
+    no_profile = tables.benchmark_section({k: v for k, v in doc.items() if k != "profile"})
+    assert "stopped by the cap" not in no_profile and "(cap:" not in no_profile
