@@ -325,6 +325,13 @@ class CellStore:
     the same profile fingerprint are reused: a changed budget or data size starts a fresh set of cells in the
     same file (the others stay, ignored). ``resume=False`` ignores every stored line (they are kept).
 
+    ``plateau_reuse=True`` (the pretrained regime: plateau schedule, validation every epoch, early stopping)
+    also takes the runs of a profile that differs only in ``max_epochs`` when they stopped on a plateau below
+    both caps: a run whose best epoch ``b`` has ``b + patience <= min(max_epochs, old max_epochs)`` ended by
+    early stopping at epoch ``b + patience``, and nothing else in such training depends on ``max_epochs``, so
+    the same seed under the other cap trains the same epochs to the same numbers. Raising a cap that stopped
+    some runs early therefore reruns only those (the adopted runs keep their command, marked with their cap).
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -337,9 +344,18 @@ class CellStore:
     90.0
     >>> CellStore(path, {"n_train": 20}).get(("md20", "ofml", 0)) is None
     True
+    >>> capped = {"max_epochs": 30, "patience": 4}
+    >>> old = CellStore(path, capped)
+    >>> old.put(("md20", "gvpt", 0), [{"method": "gvpt", "best_epoch": 29}])  # stopped by the cap of 30
+    >>> old.put(("md20", "mlvpt", 0), [{"method": "mlvpt", "best_epoch": 16}])  # stopped on a plateau at 20
+    >>> longer = CellStore(path, {**capped, "max_epochs": 60}, plateau_reuse=True)  # doctest: +ELLIPSIS
+    resuming: 1 finished runs in ... (profile ...; 1 of them from a profile with another max_epochs, ...)
+    >>> longer.get(("md20", "mlvpt", 0))[0]["best_epoch"], longer.get(("md20", "gvpt", 0))
+    (16, None)
     """
 
-    def __init__(self, path: Path, profile: dict[str, Any], *, resume: bool = True) -> None:
+    def __init__(self, path: Path, profile: dict[str, Any], *, resume: bool = True,
+                 plateau_reuse: bool = False) -> None:
         from labelwise.tabular.sweep import ResultStore  # the project's append-only JSON-lines store
 
         self.path = Path(path)
@@ -347,11 +363,16 @@ class CellStore:
         self.fingerprint = profile_fingerprint(profile)
         self.resume = bool(resume)
         self._records: dict[str, dict[str, Any]] = {}  # cell key -> its stored record (rows, command)
+        self._adopted: dict[str, dict[str, Any]] = {}  # runs of another cap that stopped on a plateau below both
+        self._other_caps = _other_caps(profile) if plateau_reuse else {}
         self._size = -1
         self._reload()
-        if self._records:
-            print(f"resuming: {len(self._records)} finished runs in {self.path} (profile {self.fingerprint})",
-                  flush=True)
+        if self._records or self._adopted:
+            n = len(self._records.keys() | self._adopted.keys())
+            adopted = len(self._adopted.keys() - self._records.keys())
+            more = (f"; {adopted} of them from a profile with another max_epochs, stopped on a plateau below both "
+                    "caps") if adopted else ""
+            print(f"resuming: {n} finished runs in {self.path} (profile {self.fingerprint}{more})", flush=True)
 
     def _reload(self) -> None:
         """Read the runs of this profile that are in the file now (another process may have added some)."""
@@ -361,8 +382,15 @@ class CellStore:
         self._size = size
         # a line torn by a kill mid-write is logged (file and line) and skipped: that run is redone
         for rec in self._store.records():
-            if rec.get("fingerprint") == self.fingerprint:
+            fingerprint = rec.get("fingerprint")
+            if fingerprint == self.fingerprint:
                 self._records[rec["cell"]] = rec
+            elif fingerprint in self._other_caps:
+                cap, patience, other = self._other_caps[fingerprint]
+                epochs = [r.get("best_epoch") for r in rec.get("rows") or []]
+                if epochs and all(isinstance(e, int | float) and e + patience <= min(cap, other) for e in epochs):
+                    command = rec.get("command", "(stored before commands were recorded)")
+                    self._adopted[rec["cell"]] = {**rec, "command": f"{command} [max_epochs={other}]"}
 
     @staticmethod
     def _key(cell: tuple[Any, ...]) -> str:
@@ -374,9 +402,10 @@ class CellStore:
         A cell not yet known is looked up again in the file when it has grown, so two processes running the same
         command (e.g. with ``--seeds`` in opposite orders) skip what the other has finished.
         """
-        if self._key(cell) not in self._records:
+        key = self._key(cell)
+        if key not in self._records and key not in self._adopted:
             self._reload()
-        rec = self._records.get(self._key(cell))
+        rec = self._records.get(key) or self._adopted.get(key)
         return None if rec is None else rec["rows"]
 
     def covers(self, cells: Iterable[tuple[Any, ...]]) -> bool:
@@ -397,24 +426,40 @@ class CellStore:
         A benchmark whose full run is split into several commands (e.g. by scenario) writes these, so the raw
         results hold every finished run of the profile.
         """
-        return [row for rec in self._records.values() for row in rec["rows"]]
+        return [row for rec in self._all().values() for row in rec["rows"]]
+
+    def _all(self) -> dict[str, dict[str, Any]]:
+        """Every run of this profile: those stored under it, then the adopted ones not rerun since."""
+        return {**self._records, **{k: v for k, v in self._adopted.items() if k not in self._records}}
 
     def commands(self) -> dict[str, int]:
         """The commands that ran the stored runs, with how many runs each (a full run split into several commands)."""
         counts: dict[str, int] = {}
-        for rec in self._records.values():
+        for rec in self._all().values():
             command = rec.get("command", "(stored before commands were recorded)")
             counts[command] = counts.get(command, 0) + 1
         return counts
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._all())
+
+
+def _other_caps(profile: dict[str, Any], search: int = 1000) -> dict[str, tuple[int, int, int]]:
+    """Fingerprints of ``profile`` with another ``max_epochs`` (1..search) -> (this cap, patience, that cap)."""
+    cap, patience = profile.get("max_epochs"), profile.get("patience")
+    if not isinstance(cap, int) or not isinstance(patience, int):
+        return {}
+    return {profile_fingerprint({**profile, "max_epochs": other}): (cap, patience, other)
+            for other in range(1, search + 1) if other != cap}
 
 
 def cell_store(benchmark: str, args: argparse.Namespace, p: dict[str, Any]) -> CellStore:
     """The benchmark's store, beside its raw-results file (``docs/results/<benchmark>.cells.jsonl``)."""
     results = results_path(benchmark, args)
-    return CellStore(results.with_name(results.stem + ".cells.jsonl"), p, resume=getattr(args, "resume", True))
+    # the pretrained regime trains to a plateau (plateau schedule, early stopping): a run that stopped below
+    # another cap is the same run under this one
+    return CellStore(results.with_name(results.stem + ".cells.jsonl"), p, resume=getattr(args, "resume", True),
+                     plateau_reuse=getattr(args, "regime", "pretrained") == "pretrained")
 
 
 def full_datasets(args: argparse.Namespace) -> list[str]:

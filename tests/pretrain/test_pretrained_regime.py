@@ -213,3 +213,61 @@ def test_cell_store_sees_runs_another_process_stored(tmp_path):
     (command, n), = other.commands().items()  # each stored run records the command that ran it
     assert command.startswith("python benchmarks/b.py") and n == 2
     assert regime.CellStore(path, {"n": 1}, resume=False).get(("md20", "ofml", 0)) is None
+
+
+def test_a_run_that_stopped_on_a_plateau_is_the_same_under_a_larger_cap():
+    """What CellStore(plateau_reuse=True) relies on: the regime's training does not depend on max_epochs."""
+    import numpy as np
+    import torch
+
+    from labelwise.data import ArrayDataset
+    from labelwise.engine import TrainerConfig
+    from labelwise.losses import create_loss
+
+    regime = _load("regime")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 6)).astype("float32")
+    y = ((x[:, :3] + rng.normal(size=(96, 3))) > 0).astype("uint8")  # noisy: validation mAP plateaus early
+    train, val = ArrayDataset(x[:64], y[:64], class_names=list("abc")), ArrayDataset(x[64:], y[64:], class_names=list("abc"))
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(6, 3)
+
+        def forward(self, x):
+            return {"logits": self.fc(x)}
+
+    def run(max_epochs):
+        torch.manual_seed(0)
+        model = Net()
+        cfg = TrainerConfig(**regime.trainer_options({"max_epochs": max_epochs, "patience": 2}), batch_size=16,
+                            optimizer="adamw", lr=0.05, seed=3)
+        tr = regime.fit_to_plateau(cfg, model, create_loss("bce"), train, val)
+        return tr.best_epoch, len(tr.history), [h.get("val/mAP", h.get("mAP")) for h in tr.history], model.fc.weight
+
+    short, long = run(30), run(60)
+    assert short[1] < 30, "the run must stop on a plateau for the comparison to mean anything"
+    assert short[:3] == long[:3]
+    assert torch.equal(short[3], long[3])
+
+
+def test_cell_store_takes_runs_that_stopped_below_both_caps(tmp_path, capsys):
+    regime = _load("regime")
+    path = tmp_path / "b.cells.jsonl"
+    p = {"n_train": 10, "max_epochs": 30, "patience": 4, "seeds": [0]}
+    old = regime.CellStore(path, p)
+    old.put(("md20", "a", 0), [{"method": "a", "best_epoch": 26}])  # 26 + 4 <= 30: early stopping at 30
+    old.put(("md20", "b", 0), [{"method": "b", "best_epoch": 27}])  # the cap ended it
+    old.put(("md20", "c", 0), [{"method": "c"}])  # no best epoch: never taken over
+    longer = regime.CellStore(path, {**p, "max_epochs": 60}, plateau_reuse=True)
+    assert longer.get(("md20", "a", 0)) == [{"method": "a", "best_epoch": 26}]
+    assert longer.get(("md20", "b", 0)) is None and longer.get(("md20", "c", 0)) is None
+    assert [c for c in longer.commands()][0].endswith("[max_epochs=30]") and len(longer) == 1
+    shorter = regime.CellStore(path, {**p, "max_epochs": 29}, plateau_reuse=True)  # 26 + 4 > 29: not the same run
+    assert shorter.get(("md20", "a", 0)) is None
+    assert regime.CellStore(path, {**p, "max_epochs": 60}).get(("md20", "a", 0)) is None  # only when asked
+    assert regime.CellStore(path, {**p, "max_epochs": 60, "patience": 5}, plateau_reuse=True).get(("md20", "a", 0)) is None
+    longer.put(("md20", "a", 0), [{"method": "a", "best_epoch": 26, "rerun": True}])  # stored under the new cap
+    assert regime.CellStore(path, {**p, "max_epochs": 60}, plateau_reuse=True).get(("md20", "a", 0))[0]["rerun"]
+    assert len(regime.CellStore(path, {**p, "max_epochs": 60}, plateau_reuse=True).rows()) == 1
