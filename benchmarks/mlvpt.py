@@ -205,6 +205,12 @@ METHOD_KEYS = {"linear probe": "linear_probe", "VPT-deep": "vpt_deep", "GateVPT"
                "GVPT": "gvpt", "ML-VPT": "mlvpt", "VPT-CO": "vpt_co", "VPT-DC": "vpt_dc"}
 
 
+def in_method_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` in the order of :data:`METHOD_KEYS` (the store keeps them in the order the runs finished)."""
+    order = list(METHOD_KEYS.values())
+    return sorted(rows, key=lambda r: order.index(r["method"]) if r["method"] in order else len(order))
+
+
 def run_pretrained(args: argparse.Namespace) -> int:
     """The pretrained-start regime: frozen md-vit-tiny, both datasets, to a plateau, raw rows to mlvpt.json."""
     from labelwise.config import load_config
@@ -293,7 +299,7 @@ def run_pretrained(args: argparse.Namespace) -> int:
                 print(f"  {dataset} {label:<12} seed {seed}: mAP {row['mAP']:.1f}  CF1 {row['CF1']:.1f}  "
                       f"OF1 {row['OF1']:.1f}  cooc FPR {row['cooc_FPR']:.1f}  (epoch {tr.best_epoch}, "
                       f"{row['seconds']:.0f}s)", flush=True)
-                regime.write_results("mlvpt", store.rows(), args, p, time.time() - t_start, complete=False, store=store)
+                regime.write_results("mlvpt", in_method_order(store.rows()), args, p, time.time() - t_start, complete=False, store=store)
     budget.report()
     for dataset in prepared:
         print(f"\n{dataset}: frozen {p['weights'] or 'random'} ViT, mean ± std over the seeds run")
@@ -309,7 +315,7 @@ def run_pretrained(args: argparse.Namespace) -> int:
     # every run of the profile, also those of other commands (e.g. --datasets multidigits80, other --seeds)
     complete = not budget.skipped and store.covers((d, key, seed) for d in regime.full_datasets(args)
                                                    for key in METHOD_KEYS.values() for seed in p["seeds"])
-    path = regime.write_results("mlvpt", store.rows(), args, p, total, complete=complete, store=store)
+    path = regime.write_results("mlvpt", in_method_order(store.rows()), args, p, total, complete=complete, store=store)
     print(f"\ntotal time {total:.0f}s; raw results: {path}")
     return 0
 
