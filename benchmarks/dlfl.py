@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # (the angle plot's runs, seed 0 of OFML and SSCA S=1, are always retrained)
                 if budget.exhausted():
                     break
+                if store is not None and not store.claim(cell):
+                    print(f"{dataset} {label} seed {seed}: running in another process", flush=True)
+                    continue
                 t0 = time.perf_counter()
                 row, angles, _ = train_one(run_config(dataset, MODELS[label], seed, p), data, p)
                 run_seconds[dataset][label].append(time.perf_counter() - t0)
@@ -244,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 if seed == p["seeds"][0] and label in ("OFML", "SSCA S=1"):
                     plotted[dataset][label] = angles
                 print(f"{dataset} {label} seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
-                regime.write_results("dlfl", raw_rows, args, p, time.perf_counter() - t_all, complete=False)
+                regime.write_results("dlfl", store.rows() if store is not None else raw_rows, args, p,
+                                     time.perf_counter() - t_all, complete=False, store=store)
     budget.report()
     for dataset, data in datas.items():
         res = {m: r for m, r in results[dataset].items() if r}
@@ -263,7 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {total / 60:.1f} min ({' '.join(sys.argv[1:]) or 'full run'})")
     if args.json:
         Path(args.json).write_text(json.dumps({**everything, "seconds": total}, indent=2) + "\n")
-    out = regime.write_results("dlfl", raw_rows, args, p, total, complete=not budget.skipped)
+    complete = not budget.skipped
+    if store is not None:  # every run of the profile, also those of other commands or processes
+        raw_rows = store.rows()
+        complete = complete and store.covers((d, key, seed) for d in regime.full_datasets(args)
+                                             for key in METHOD_KEYS.values() for seed in p["seeds"])
+    out = regime.write_results("dlfl", raw_rows, args, p, total, complete=complete, store=store)
     print(f"raw results: {out}")
     return 0
 

@@ -452,6 +452,9 @@ def main_pretrained(args: argparse.Namespace) -> int:
                 if budget.exhausted():
                     stop = True
                     break
+                if not store.claim(cell):
+                    print(f"  [{done}/{total}] {s} {method} seed {seed}: running in another process", flush=True)
+                    continue
                 on_images = name == "l2p" and not l2p_on_maps(s)
                 r = run_one(prep.cfg, prep.images if on_images else prep.scenario, name, opts, seed,
                             p["memory_per_class"][dataset], vit_weights=vit, cardinality=cardinality,

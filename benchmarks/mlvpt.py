@@ -271,6 +271,9 @@ def run_pretrained(args: argparse.Namespace) -> int:
                     continue
                 if budget.exhausted():
                     break
+                if not store.claim((dataset, METHOD_KEYS[label], seed)):
+                    print(f"  {dataset} {label:<12} seed {seed}: running in another process", flush=True)
+                    continue
                 torch.manual_seed(seed)
                 opts = dict(options)
                 if name in ("gvpt", "mlvpt"):

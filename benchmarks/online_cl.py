@@ -381,7 +381,6 @@ def main_pretrained(args: argparse.Namespace) -> int:
         seq = dataclasses.replace(seq, train=seq.train.view(None, transform=tf), test=seq.test.view(None, transform=tf))
     budget = regime.Budget(args.time_budget)
     store = regime.cell_store("online_cl", args, p)
-    raw: list[dict[str, Any]] = []
     results: list[Any] = []
     stop = False
     for seed in p["seeds"]:  # seed-major: a run cut short by --time-budget holds complete seeds
@@ -393,6 +392,9 @@ def main_pretrained(args: argparse.Namespace) -> int:
                 if budget.exhausted():
                     stop = True
                     break
+                if not store.claim(cell):
+                    print(f"  {name:12s} seed {seed}: running in another process", flush=True)
+                    continue
                 model = head_model(seq, head, cfg, channels) if channels is not None else None
                 r = run_online(seq, method, head=head, config=cfg, seed=seed, model=model)
                 stored = [result_row(name, seed, r)]
@@ -401,11 +403,11 @@ def main_pretrained(args: argparse.Namespace) -> int:
                 print(f"  {name:12s} seed {seed}: mAP {o.get('overall_mAP', float('nan')):.1f} CF1 "
                       f"{o.get('overall_CF1', float('nan')):.1f} OF1 {o.get('overall_OF1', float('nan')):.1f} "
                       f"minority mAP {o.get('minority_mAP', float('nan')):.1f} ({r.seconds:.0f} s)", flush=True)
-            raw += stored
             f = {g: {m: stored[0].get(f"{g}_{m}", float("nan")) / 100.0 for m in ("mAP", "CF1", "OF1")}
                  for g in ("overall", "majority", "moderate", "minority")}
             results.append(OnlineResult(method, head, seed, f, [], None, 0.0, 0))
-            regime.write_results("online_cl", raw, args, p, time.perf_counter() - t_all, complete=False)
+            regime.write_results("online_cl", store.rows(), args, p, time.perf_counter() - t_all, complete=False,
+                                 store=store)
         if stop:
             break
     budget.report()
@@ -416,7 +418,10 @@ def main_pretrained(args: argparse.Namespace) -> int:
     print(format_table(summarize(results), title=f"MultiDigits online sequence, pretrained regime, final (after task "
                                                  f"{seq.num_tasks}), percent, mean ± std"))
     print(f"\ntotal {seconds / 60:.1f} min")
-    out = regime.write_results("online_cl", raw, args, p, seconds, complete=not budget.skipped,
+    # every run of the profile, also those of other commands or processes
+    complete = not budget.skipped and store.covers(("multidigits80seq", name, seed) for name in METHOD_KEYS
+                                                   for seed in p["seeds"])
+    out = regime.write_results("online_cl", store.rows(), args, p, seconds, complete=complete, store=store,
                                extra={"sequence": s})
     print(f"raw results: {out}")
     return 0

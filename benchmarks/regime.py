@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -325,6 +326,11 @@ class CellStore:
     the same profile fingerprint are reused: a changed budget or data size starts a fresh set of cells in the
     same file (the others stay, ignored). ``resume=False`` ignores every stored line (they are kept).
 
+    Several processes can share a store (e.g. ``--seeds 0 1 2 3 4`` and ``--seeds 4 3 2 1 0`` on two cores):
+    a cell not yet known is looked up again when the file has grown, and :meth:`claim` marks a run as running
+    (a small file under ``<store>.running/`` naming the process), so another process skips it instead of training
+    it a second time; :meth:`put` releases the claim. A claim whose process is gone (killed) is stale and ignored.
+
     ``plateau_reuse=True`` (the pretrained regime: plateau schedule, validation every epoch, early stopping)
     also takes the runs of a profile that differs only in ``max_epochs`` when they stopped on a plateau below
     both caps: a run whose best epoch ``b`` has ``b + patience <= min(max_epochs, old max_epochs)`` ended by
@@ -413,12 +419,56 @@ class CellStore:
         return all(self.get(cell) is not None for cell in cells)
 
     def put(self, cell: tuple[Any, ...], rows: list[dict[str, Any]]) -> None:
-        """Store a finished run's rows (one line, appended under a lock and synced at once)."""
+        """Store a finished run's rows (one line, appended under a lock and synced at once); releases its claim."""
         rec = {"cell": self._key(cell), "fingerprint": self.fingerprint, "rows": rows,
                "command": command_line(self.path.name.split(".")[0])}
         self._records[rec["cell"]] = rec
         self._store.append(rec)
+        self.release(cell)
         self._reload()  # with what other processes appended since, so rows() holds every run stored now
+
+    def _claim_path(self, cell: tuple[Any, ...]) -> Path:
+        name = hashlib.sha1(f"{self.fingerprint}|{self._key(cell)}".encode()).hexdigest()[:20]
+        return self.path.with_name(self.path.name + ".running") / f"{name}.json"
+
+    def claim(self, cell: tuple[Any, ...]) -> bool:
+        """Mark ``cell`` as running in this process; False when it is stored or another live process runs it.
+
+        The claim is a file created exclusively (``O_EXCL``) under ``<store>.running/`` holding the process id,
+        host and start time. A claim left by a process that no longer runs (same host, pid gone) or older than
+        :data:`CLAIM_STALE_S` is taken over. Without ``resume`` every cell is this process's to run.
+        """
+        if not self.resume:
+            return True
+        path = self._claim_path(cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mine = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                           "cell": self._key(cell)})
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if _claim_alive(path):
+                    return False
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(mine)
+            self._reload()  # another process may have stored it between our get() and this claim
+            if self._key(cell) in self._records:
+                self.release(cell)
+                return False
+            return True
+        return False
+
+    def release(self, cell: tuple[Any, ...]) -> None:
+        """Remove this process's claim on ``cell`` (if any)."""
+        path = self._claim_path(cell)
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                path.unlink(missing_ok=True)
+        except (OSError, ValueError):
+            pass
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows of every run stored under this profile (this process's and earlier ones'), in store order.
@@ -442,6 +492,33 @@ class CellStore:
 
     def __len__(self) -> int:
         return len(self._all())
+
+
+#: A claim older than this is taken over even when its process cannot be checked (another host).
+CLAIM_STALE_S = 24 * 3600
+
+
+def _claim_alive(path: Path) -> bool:
+    """Whether the process that wrote the claim ``path`` still runs (unreadable or torn claims are stale)."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        pid, host, started = int(info["pid"]), str(info["host"]), float(info["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        try:  # a claim being written this instant is empty for a moment
+            return time.time() - path.stat().st_mtime < 10
+        except OSError:
+            return False
+    if time.time() - started > CLAIM_STALE_S:
+        return False
+    if host != socket.gethostname():
+        return True  # cannot be checked from here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _other_caps(profile: dict[str, Any], search: int = 1000) -> dict[str, tuple[int, int, int]]:

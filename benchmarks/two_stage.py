@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 if budget.exhausted():
                     break
+                if store is not None and not store.claim(cell):
+                    print(f"{dataset} {s.label()} seed={seed}: running in another process", file=sys.stderr, flush=True)
+                    continue
                 t0 = time.time()
                 row = train_one(run_config(dataset, s, seed, p, args.lr), data, p)
                 results_all[dataset][s].append(row["mAP"])

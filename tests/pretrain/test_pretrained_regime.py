@@ -271,3 +271,26 @@ def test_cell_store_takes_runs_that_stopped_below_both_caps(tmp_path, capsys):
     longer.put(("md20", "a", 0), [{"method": "a", "best_epoch": 26, "rerun": True}])  # stored under the new cap
     assert regime.CellStore(path, {**p, "max_epochs": 60}, plateau_reuse=True).get(("md20", "a", 0))[0]["rerun"]
     assert len(regime.CellStore(path, {**p, "max_epochs": 60}, plateau_reuse=True).rows()) == 1
+
+
+def test_claims_keep_two_processes_off_the_same_run(tmp_path, monkeypatch):
+    regime = _load("regime")
+    path = tmp_path / "b.cells.jsonl"
+    mine, other = regime.CellStore(path, {"n": 1}), regime.CellStore(path, {"n": 1})
+    cell = ("md20", "ofml", 0)
+    assert mine.claim(cell)
+    claim = next((tmp_path / "b.cells.jsonl.running").iterdir())
+    assert json.loads(claim.read_text())["cell"] == "md20|ofml|0"
+    assert not other.claim(cell)  # this process is alive: the other skips the run
+    mine.put(cell, [{"method": "ofml", "seed": 0}])
+    assert not claim.exists()  # put releases it
+    assert not other.claim(cell)  # stored meanwhile: nothing to run
+    # a claim whose process is gone (killed mid-run) is stale and taken over
+    claim.write_text(json.dumps({"pid": 2**22 + 12345, "host": __import__("socket").gethostname(),
+                                 "started": time.time(), "cell": "md20|ofml|1"}))
+    monkeypatch.setattr(mine, "_claim_path", lambda c: claim)
+    assert mine.claim(("md20", "ofml", 1))
+    assert json.loads(claim.read_text())["pid"] == __import__("os").getpid()
+    mine.release(("md20", "ofml", 1))
+    assert not claim.exists()
+    assert regime.CellStore(path, {"n": 1}, resume=False).claim(cell)  # --no-resume: every run is its own
