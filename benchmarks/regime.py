@@ -10,7 +10,8 @@
   /work/shared/RESULTS_SCHEMA.md (``--quick`` writes under ``runs/quick/`` instead);
 * ``CellStore``: every finished run (one dataset x method x seed) appended to ``<results>.cells.jsonl`` as it
   ends, under a fingerprint of the profile; a rerun of the same command skips the stored runs, so a full
-  benchmark can accumulate across sessions (``--time-budget`` slices, ``--no-resume`` starts over).
+  benchmark can accumulate across sessions (``--time-budget`` slices, ``--no-resume`` starts over); runs in
+  progress are claimed, so several processes can share one store.
 """
 
 from __future__ import annotations
