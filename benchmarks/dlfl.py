@@ -180,7 +180,7 @@ def format_table(dataset: str, results: dict[str, list[dict[str, float]]], num_l
         for key in ANGLES:
             m, s = mean_std([r[key] for r in rows])
             cells.append(f"{m:.1f}° ± {s:.1f}")
-        cells.append(f"{seconds[label]:.0f}")
+        cells.append(f"{seconds[label]:.0f}" if label in seconds else "stored")  # resumed: not timed here
         lines.append("| " + " | ".join(cells) + " |")
     base = results.get("OFML")
     if base:
@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # (the angle plot's runs, seed 0 of OFML and SSCA S=1, are always retrained)
                 if budget.exhausted():
                     break
-                if store is not None and not store.claim(cell):
+                # (a stored angle-plot run is retrained in this process: no claim, which would see it stored)
+                if store is not None and stored is None and not store.claim(cell):
                     print(f"{dataset} {label} seed {seed}: running in another process", flush=True)
                     continue
                 t0 = time.perf_counter()

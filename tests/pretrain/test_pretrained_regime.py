@@ -294,3 +294,17 @@ def test_claims_keep_two_processes_off_the_same_run(tmp_path, monkeypatch):
     mine.release(("md20", "ofml", 1))
     assert not claim.exists()
     assert regime.CellStore(path, {"n": 1}, resume=False).claim(cell)  # --no-resume: every run is its own
+
+
+def test_dlfl_rerun_retrains_the_angle_plot_runs_despite_claims(tmp_path, capsys):
+    """Seed 0 of OFML and SSCA S=1 feed the angle plot: retrained on a rerun, never skipped as 'running'."""
+    dlfl = _load("dlfl")
+    argv = ["--quick", "--threads", "1", "--datasets", "multidigits20", "--results", str(tmp_path / "dlfl.json"),
+            "--plot-dir", str(tmp_path)]
+    assert dlfl.main(argv) == 0
+    capsys.readouterr()
+    assert dlfl.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "multidigits20 OFML seed 0: mAP" in out and "running in another process" not in out
+    doc = json.loads((tmp_path / "dlfl.json").read_text())
+    assert doc["complete"] is True and len(doc["rows"]) == 6  # --quick: complete over the datasets it ran
