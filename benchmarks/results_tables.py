@@ -123,12 +123,17 @@ def _epoch_cap(doc: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
+def _stopped_by_cap(row: dict[str, Any], cap: tuple[int, int]) -> bool:
+    """Whether the run's best epoch is later than ``max_epochs - patience``: the cap, not a plateau, ended it."""
+    return isinstance(row.get("best_epoch"), int | float) and row["best_epoch"] > cap[0] - cap[1]
+
+
 def _plateau_cells(rows: list[dict[str, Any]], cap: tuple[int, int]) -> list[str]:
     """Best epoch (median, range) and how many runs ended at the epoch cap rather than on a plateau."""
     epochs = [int(r["best_epoch"]) for r in rows if isinstance(r.get("best_epoch"), int | float)]
     if not epochs:
         return ["n/a", "n/a"]
-    capped = sum(e > cap[0] - cap[1] for e in epochs)
+    capped = sum(_stopped_by_cap(r, cap) for r in rows)
     median = statistics.median(epochs)
     return [f"{median:g} ({min(epochs)}-{max(epochs)})", f"{capped}/{len(epochs)}"]
 
@@ -181,8 +186,7 @@ def benchmark_section(doc: dict[str, Any]) -> str:
             e = evaluate_claim(rows, c, ds)
             if e["n"] > 0:
                 capped = [m for m in (c.better, c.worse) if cap is not None and any(
-                    r["dataset"] == ds and r["method"] == m and isinstance(r.get("best_epoch"), int | float)
-                    and r["best_epoch"] > cap[0] - cap[1] for r in rows)]
+                    r["dataset"] == ds and r["method"] == m and _stopped_by_cap(r, cap) for r in rows)]
                 capped_claims = capped_claims or bool(capped)
                 note = f" (cap: {', '.join(capped)})" if capped else ""
                 claim_lines.append(
