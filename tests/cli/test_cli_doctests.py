@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["labelwise.config", "labelwise.analysis.report", "labelwise.export", "labelwise.inference",
+MODULES = ["labelwise.config", "labelwise.config.yaml_io", "labelwise.config.overrides", "labelwise.config.schema",
+           "labelwise.config.transform", "labelwise.config.loader", "labelwise.analysis.report", "labelwise.export", "labelwise.inference",
            "labelwise.run.build", "labelwise.run.checkpoints", "labelwise.run.formatting", "labelwise.cli",
            "labelwise.shipped_configs", "labelwise.analyze", "labelwise.errors"]
 
