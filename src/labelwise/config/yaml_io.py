@@ -54,6 +54,9 @@ class DuplicateKeyError(yaml.YAMLError, ValueError):
         super().__init__(f"{key}: duplicate key on lines {lines[0]} and {lines[1]} (keep one)")
 
 
+DuplicateKeyError.__module__ = "labelwise.config"  # its public name (tracebacks, docs)
+
+
 def _check_duplicate_keys(node: yaml.Node, path: str = "") -> None:
     """Raise :class:`DuplicateKeyError` for the first key set twice in any mapping below ``node``."""
     if isinstance(node, yaml.MappingNode):
@@ -102,10 +105,6 @@ def yaml_load(text: str) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
-
-
-
-DuplicateKeyError.__module__ = "labelwise.config"  # its public name (tracebacks, docs)
 
 
 def read_yaml_file(path: Path) -> dict[str, Any]:
