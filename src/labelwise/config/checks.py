@@ -16,14 +16,14 @@ from .transform import build_transform
 if TYPE_CHECKING:
     from .schema import ConfigSchema, RunConfig
 
-__all__ = ["DATA_LOSS_OPTIONS"]
+__all__ = ["DATA_LOSS_OPTIONS", "check_finite", "check_monitor", "check_registered"]
 
 #: Loss options a run computes from the training split when the config leaves them out
 #: (see :func:`labelwise.run.data_loss_options`).
 DATA_LOSS_OPTIONS: dict[str, tuple[str, ...]] = {"weighted_bce": ("positive_ratio",)}
 
 
-def _check_registered(cfg: RunConfig) -> None:
+def check_registered(cfg: RunConfig) -> None:
     """Names exist in their registries and options match the factories' signatures."""
     from ..data import DATASETS
     from ..losses import create_loss
@@ -148,14 +148,14 @@ def _non_finite(value: Any, path: str) -> Iterable[tuple[str, Any]]:
             yield from _non_finite(v, f"{path}.{i}" if path else str(i))
 
 
-def _check_finite(cfg: ConfigSchema) -> None:
+def check_finite(cfg: ConfigSchema) -> None:
     """No number of the configuration is infinite or NaN (``trainer.lr: .inf`` would only fail mid-training)."""
     bad = list(_non_finite(cfg.model_dump(), ""))
     if bad:
         raise ConfigError([(key, f"must be a finite number, got {value}") for key, value in bad])
 
 
-def _check_monitor(cfg: RunConfig) -> None:
+def check_monitor(cfg: RunConfig) -> None:
     """``trainer.monitor`` names a metric of ``trainer.evaluator`` (else the run would fail after its first epoch)."""
     from ..metrics.evaluator import metric_names
 

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import ConfigError
-from .overrides import _format_validation_error, parse_overrides_items
+from .overrides import format_validation_error, parse_overrides_items
 from .schema import ConfigSchema, RunConfig
 from .yaml_io import read_yaml_file
 
@@ -147,7 +147,7 @@ def validate_config(
         try:
             cfg = schema.model_validate(prepared)
         except ValidationError as exc:
-            raise ConfigError(_format_validation_error(exc, schema)) from None
+            raise ConfigError(format_validation_error(exc, schema)) from None
         cfg.check(registered=check)
     except ConfigError as exc:
         if source is not None and exc.source is None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import ConfigError
 from .yaml_io import yaml_load
 
-__all__ = ["parse_overrides", "parse_overrides_items", "apply_overrides"]
+__all__ = ["parse_overrides", "parse_overrides_items", "apply_overrides", "format_validation_error"]
 
 
 def _default_schema() -> type[BaseModel]:
@@ -83,7 +83,9 @@ def _field_path(loc: Sequence[Any], schema: type[BaseModel] | None = None) -> st
     return ".".join(parts)
 
 
-def _format_validation_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> list[tuple[str, str]]:
+def format_validation_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> list[tuple[str, str]]:
+    """The ``(dotted_key, message)`` pairs of a pydantic error in the user's keys: one pair per key, an unknown
+    key with a close match and the valid keys of its level, ``schema`` the kind (default :class:`RunConfig`)."""
     grouped: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False):
         path = _field_path(err["loc"], schema)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..engine.config import TrainerConfig
-from .checks import _check_finite, _check_monitor, _check_registered
+from .checks import check_finite, check_monitor, check_registered
 from .overrides import apply_overrides
 
 __all__ = [
@@ -64,7 +64,7 @@ class ConfigSchema(ConfigSection):
 
     def check(self, *, registered: bool = True) -> None:
         """Checks beyond the schema: every number is finite (kinds add theirs)."""
-        _check_finite(self)
+        check_finite(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain (JSON/YAML-serialisable) dict of the configuration (model/loss options flattened in)."""
@@ -222,10 +222,10 @@ class RunConfig(ConfigSchema):
 
     def check(self, *, registered: bool = True) -> None:
         """Finite numbers, ``trainer.monitor`` a metric of the evaluator; with ``registered``, names and options."""
-        _check_finite(self)
-        _check_monitor(self)
+        check_finite(self)
+        check_monitor(self)
         if registered:
-            _check_registered(self)
+            check_registered(self)
 
     def resolve_output_dir(self, default_root: str | os.PathLike = "runs") -> Path:
         """``output_dir``, or ``<default_root>/<name or data-model>-<YYYYmmdd-HHMMSS>``."""
