@@ -1,5 +1,8 @@
 """Checks of a run configuration beyond its schema: numbers are finite, ``trainer.monitor`` is a metric, names
-are registered and options are accepted by their factories (each problem a dotted key and a message)."""
+are registered and options are accepted by their factories (each problem a dotted key and a message).
+
+``cfg`` is a :class:`~labelwise.config.RunConfig` (``check_finite``: any configuration kind); the schema module
+imports this one, so the annotations do not name it."""
 
 from __future__ import annotations
 
@@ -7,14 +10,11 @@ import difflib
 import importlib.util
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..registry import OptionError
 from .errors import ConfigError
 from .transform import build_transform
-
-if TYPE_CHECKING:
-    from .schema import ConfigSchema, RunConfig
 
 __all__ = ["DATA_LOSS_OPTIONS", "check_finite", "check_monitor", "check_registered"]
 
@@ -23,7 +23,7 @@ __all__ = ["DATA_LOSS_OPTIONS", "check_finite", "check_monitor", "check_register
 DATA_LOSS_OPTIONS: dict[str, tuple[str, ...]] = {"weighted_bce": ("positive_ratio",)}
 
 
-def check_registered(cfg: RunConfig) -> None:
+def check_registered(cfg: Any) -> None:
     """Names exist in their registries and options match the factories' signatures."""
     from ..data import DATASETS
     from ..losses import create_loss
@@ -78,7 +78,7 @@ def check_registered(cfg: RunConfig) -> None:
         raise ConfigError(errors)
 
 
-def _sampler_errors(cfg: RunConfig) -> list[tuple[str, str]]:
+def _sampler_errors(cfg: Any) -> list[tuple[str, str]]:
     """``sampler.name`` is a registered strategy and its options are that strategy's (not the trainer's)."""
     from ..sampling import SAMPLERS, TRAINER_SAMPLER_OPTIONS
 
@@ -119,7 +119,7 @@ def _sampler_value_errors(name: str, options: dict[str, Any]) -> list[tuple[str,
     return []
 
 
-def _callback_errors(cfg: RunConfig) -> list[tuple[str, str]]:
+def _callback_errors(cfg: Any) -> list[tuple[str, str]]:
     """Every ``callbacks`` item names a registered callback and is built with its options (cheap, no data)."""
     from ..engine.callbacks import CALLBACKS
 
@@ -148,14 +148,14 @@ def _non_finite(value: Any, path: str) -> Iterable[tuple[str, Any]]:
             yield from _non_finite(v, f"{path}.{i}" if path else str(i))
 
 
-def check_finite(cfg: ConfigSchema) -> None:
+def check_finite(cfg: Any) -> None:
     """No number of the configuration is infinite or NaN (``trainer.lr: .inf`` would only fail mid-training)."""
     bad = list(_non_finite(cfg.model_dump(), ""))
     if bad:
         raise ConfigError([(key, f"must be a finite number, got {value}") for key, value in bad])
 
 
-def check_monitor(cfg: RunConfig) -> None:
+def check_monitor(cfg: Any) -> None:
     """``trainer.monitor`` names a metric of ``trainer.evaluator`` (else the run would fail after its first epoch)."""
     from ..metrics.evaluator import metric_names
 

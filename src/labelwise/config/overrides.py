@@ -22,10 +22,13 @@ from .yaml_io import yaml_load
 __all__ = ["parse_overrides", "parse_overrides_items", "apply_overrides", "format_validation_error"]
 
 
-def _default_schema() -> type[BaseModel]:
-    from .schema import RunConfig  # the run kind (schema.py imports this module)
+#: The schema of overrides and error keys when none is given: the run kind, set by the schema module (which
+#: imports this one) when it defines :class:`~labelwise.config.RunConfig`.
+DEFAULT_SCHEMA: list[type[BaseModel]] = []
 
-    return RunConfig
+
+def _default_schema() -> type[BaseModel]:
+    return DEFAULT_SCHEMA[0]
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..engine.config import TrainerConfig
 from .checks import check_finite, check_monitor, check_registered
-from .overrides import apply_overrides
+from .overrides import DEFAULT_SCHEMA, apply_overrides
 
 __all__ = [
     "ConfigSection",
@@ -234,3 +234,5 @@ class RunConfig(ConfigSchema):
         stem = self.name or f"{self.data.name}-{self.model.name}"
         return Path(default_root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
+
+DEFAULT_SCHEMA.append(RunConfig)  # the kind apply_overrides and error keys walk when given none

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .schema import DataConfig
 
 __all__ = ["build_transform"]
 
 
-def build_transform(data: DataConfig, *, train: bool) -> Callable[..., Any] | None:
+def build_transform(data: Any, *, train: bool) -> Callable[..., Any] | None:
     """The training or evaluation transform of the data section (None when ``image_size`` is null).
 
     Parameters
